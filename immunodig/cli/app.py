@@ -1,0 +1,51 @@
+"""The Typer application; each command group registers itself from its own module.
+
+Heavy libraries are imported inside commands so ``--help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from immunodig.errors import ImmunodigError
+
+app = typer.Typer(
+    name="immunodig",
+    help="H&E morphology, DuckDB feature store and small-cohort models (dMMR/MSI CRC).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+#: Modules under immunodig.cli that define ``register(app)``.
+COMMAND_MODULES: tuple[str, ...] = (
+    "synth_cmds",
+    "build_cmds",
+    "store_cmds",
+    "tissue_cmds",
+    "nuclei_cmds",
+    "model_cmds",
+    "report_cmds",
+    "demo_cmds",
+)
+
+for _name in COMMAND_MODULES:
+    try:
+        _module = importlib.import_module(f"immunodig.cli.{_name}")
+    except ModuleNotFoundError as exc:  # a command group not written yet
+        if exc.name != f"immunodig.cli.{_name}":
+            raise
+        continue
+    _module.register(app)
+
+
+def main() -> None:
+    """Entry point: run the app, turning ImmunodigError into a clean message and exit code 2."""
+    try:
+        app()
+    except ImmunodigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)

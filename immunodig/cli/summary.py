@@ -1,0 +1,29 @@
+"""Final summary tables printed by long commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+
+def print_build_summary(summary) -> None:
+    """Counts per status and one row per failed slide with its reason."""
+    console = Console(stderr=False)
+    table = Table(title=f"build-features run {summary.run_id}")
+    for col in ("done", "skipped (already valid)", "failed"):
+        table.add_column(col, justify="right")
+    table.add_row(str(summary.count("done")), str(summary.count("skipped")),
+                  str(summary.count("failed")))
+    console.print(table)
+    if summary.failed:
+        fails = Table(title="failed slides")
+        fails.add_column("file")
+        fails.add_column("reason")
+        fails.add_column("message", overflow="fold")
+        for o in summary.failed:
+            fails.add_row(Path(o.path).name, o.reason or "failed",
+                          (o.message or "").splitlines()[0][:200])
+        console.print(fails)
+    console.print(f"per-slide results: {summary.work_dir}")

@@ -1,0 +1,102 @@
+"""Build configuration and its stable hash (part of every run key)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from immunodig.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Parameters of ``build-features``; identical configs give identical run keys.
+
+    Parameters
+    ----------
+    target_mpp : float
+        Resolution (µm/px) at which tissue tiles are read.
+    tile_size_px : int
+        Tile edge in pixels at ``target_mpp``.
+    mask_mpp : float
+        Resolution of the thumbnail used for the tissue mask.
+    min_tissue_fraction : float
+        Tiles with less tissue (by mask) than this are not classified.
+    tissue_model : str or None
+        Path to a tissue-classifier checkpoint; ``None`` uses the shipped default.
+    nuclei_backend : str or None
+        Nucleus segmentation backend (``classical``, ``cellpose``, ``torchscript``); ``None``
+        skips the nuclei stage.
+    nuclei_model : str or None
+        Model file for the nuclei backend, where it needs one.
+    nuclei_mpp : float
+        Resolution (µm/px) for nucleus segmentation.
+    margin_um : float
+        Half-width of the invasive-margin band around the tumour edge.
+    stain_normalise : bool
+        Apply Macenko normalisation to the reference in ``stain_reference``.
+    mpp_override : float or None
+        Microns-per-pixel to use when a slide has none in its metadata.
+    extra : dict
+        Free-form parameters of later stages (kept in the hash).
+    """
+
+    target_mpp: float = 0.5
+    tile_size_px: int = 224
+    mask_mpp: float = 8.0
+    min_tissue_fraction: float = 0.5
+    tissue_model: str | None = None
+    nuclei_backend: str | None = None
+    nuclei_model: str | None = None
+    nuclei_mpp: float = 0.5
+    margin_um: float = 500.0
+    stain_normalise: bool = False
+    mpp_override: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not 0.05 <= self.target_mpp <= 20:
+            raise ConfigError(f"target_mpp={self.target_mpp} outside 0.05-20 µm/px")
+        if not 16 <= self.tile_size_px <= 4096:
+            raise ConfigError(f"tile_size_px={self.tile_size_px} outside 16-4096")
+        if self.mpp_override is not None and not 0.05 <= self.mpp_override <= 20:
+            raise ConfigError(f"--mpp {self.mpp_override} outside 0.05-20 µm/px")
+        if not 0 <= self.min_tissue_fraction <= 1:
+            raise ConfigError("min_tissue_fraction must lie in [0, 1]")
+
+    @property
+    def tile_size_um(self) -> float:
+        """Tile edge in µm."""
+        return self.target_mpp * self.tile_size_px
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON representation."""
+        return asdict(self)
+
+    def config_hash(self) -> str:
+        """SHA-256 of the canonical JSON of all parameters except file paths of models.
+
+        Model files enter the run key through their content hash instead (see
+        :func:`immunodig.provenance.run_key`), so moving a model file does not make a new run.
+        """
+        d = self.to_dict()
+        d.pop("tissue_model")
+        d.pop("nuclei_model")
+        d.pop("mpp_override")  # per-slide fact, recorded with the slide
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
+
+    def with_(self, **changes: Any) -> "BuildConfig":
+        """Return a copy with some fields changed."""
+        return replace(self, **changes)
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> "BuildConfig":
+        """Read a config from a JSON file; unknown keys are an error."""
+        data = json.loads(Path(path).read_text())
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ConfigError(f"{path}: unknown config keys {sorted(unknown)}")
+        return cls(**data)

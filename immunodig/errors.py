@@ -1,0 +1,86 @@
+"""Exception hierarchy: one root error with precise subclasses.
+
+Messages say what went wrong, where (file, row, column, slide id) and what to do, and never echo
+patient identifiers or raw clinical values.
+"""
+
+from __future__ import annotations
+
+
+class ImmunodigError(Exception):
+    """Root of every error raised on purpose by immunodig."""
+
+
+class SlideError(ImmunodigError):
+    """A slide cannot be used; ``reason`` is a short machine-readable code.
+
+    Parameters
+    ----------
+    message : str
+        Human-readable explanation including what to do.
+    reason : str
+        One of ``not_found``, ``unsupported``, ``corrupt``, ``no_mpp``, ``no_tissue``,
+        ``failed``.
+    """
+
+    def __init__(self, message: str, reason: str = "failed") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class NoMppError(SlideError):
+    """The slide carries no microns-per-pixel and none was given."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, reason="no_mpp")
+
+
+class ModelFileError(ImmunodigError):
+    """A model/checkpoint file is missing, malformed or incompatible."""
+
+
+class UnknownClassError(ModelFileError):
+    """A model declares a class name outside the known vocabulary."""
+
+
+class ValidationError(ImmunodigError):
+    """Input table failed validation; ``problems`` lists every failure found.
+
+    Each problem is a dict with keys ``row`` (1-based data row or None), ``column`` and ``check``;
+    no cell values are included so the message is safe to log.
+    """
+
+    def __init__(self, source: str, problems: list[dict]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = [f"{source}: {len(problems)} problem(s); nothing was written"]
+        for p in problems[:50]:
+            row = f"row {p['row']}" if p.get("row") is not None else "table"
+            lines.append(f"  - {row}, column {p.get('column')!s}: {p['check']}")
+        if len(problems) > 50:
+            lines.append(f"  ... and {len(problems) - 50} more")
+        super().__init__("\n".join(lines))
+
+
+class IdentifierColumnError(ValidationError):
+    """Input contains columns that look like direct patient identifiers."""
+
+
+class StoreError(ImmunodigError):
+    """The DuckDB store cannot be opened, migrated or written."""
+
+
+class StoreLockedError(StoreError):
+    """Another process holds the store open for writing."""
+
+
+class QueryError(StoreError):
+    """A read-only query failed or tried to change/escape the store."""
+
+
+class ConfigError(ImmunodigError):
+    """A configuration value is invalid."""
+
+
+class NotFittedError(ImmunodigError, ValueError):
+    """An estimator was used before ``fit``."""

@@ -1,0 +1,150 @@
+"""``build-features``: slides -> per-slide artefacts -> the store.
+
+Workers (any executor) only write per-slide folders; this driver is the single writer that loads
+finished folders into the DuckDB store, one transaction per slide. A rerun with the same inputs,
+config and models finds valid folders, skips them and re-ingests idempotently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from immunodig import __version__
+from immunodig.config import BuildConfig
+from immunodig.features.discovery import discover_slides, make_jobs, read_slide_manifest
+from immunodig.features.slide_job import RunContext, SlideOutcome, run_slide_job
+from immunodig.progress import progress
+from immunodig.provenance import file_sha256, run_key
+
+
+@dataclass
+class BuildSummary:
+    """What a build did; ``ok`` is False when any slide failed."""
+
+    run_id: str
+    work_dir: str
+    outcomes: list[SlideOutcome] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        """Number of slides with this status."""
+        return sum(o.status == status for o in self.outcomes)
+
+    @property
+    def failed(self) -> list[SlideOutcome]:
+        """The failed slides."""
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    @property
+    def ok(self) -> bool:
+        """True when no slide failed."""
+        return not self.failed
+
+
+def default_work_dir(store_path: str | Path) -> Path:
+    """Per-slide folders live beside the store: ``<store stem>_slides/``."""
+    p = Path(store_path)
+    return p.with_name(f"{p.stem}_slides")
+
+
+def model_hashes(cfg: BuildConfig) -> dict[str, str]:
+    """Content hash of every model file the config uses (part of the run key)."""
+    from immunodig.tissue import resolve_tissue_model
+
+    hashes = {"tissue": file_sha256(resolve_tissue_model(cfg.tissue_model))}
+    if cfg.nuclei_backend is not None:
+        from immunodig.nuclei import model_files
+
+        for role, path in model_files(cfg).items():
+            hashes[role] = file_sha256(path)
+    return hashes
+
+
+def build_features(
+    inputs: list[str | Path],
+    store_path: str | Path,
+    cfg: BuildConfig | None = None,
+    *,
+    manifest: str | Path | None = None,
+    work_dir: str | Path | None = None,
+    workers: int = 1,
+    executor: str = "local",
+    show_progress: bool = True,
+) -> BuildSummary:
+    """Process slides and load their features into the store.
+
+    Parameters
+    ----------
+    inputs : list of path
+        Slide files and/or folders (searched recursively).
+    store_path : path
+        DuckDB file; created and migrated when missing.
+    cfg : BuildConfig, optional
+        Build parameters (defaults: 0.5 µm/px, 224 px tiles, shipped tissue model).
+    manifest : path, optional
+        CSV ``file, patient_id, stain`` linking slides to patients.
+    work_dir : path, optional
+        Where per-slide folders go (default: beside the store).
+    workers : int
+        Local worker processes (``executor="local"``).
+    executor : str
+        ``debug`` (in-process), ``local`` (process pool) or ``slurm`` (submitit job array).
+
+    Returns
+    -------
+    BuildSummary
+    """
+    from immunodig.store import Store
+
+    cfg = cfg or BuildConfig()
+    store_path = Path(store_path)
+    work = Path(work_dir) if work_dir else default_work_dir(store_path)
+    work.mkdir(parents=True, exist_ok=True)
+    hashes = model_hashes(cfg)
+    run_id = run_key(cfg.config_hash(), hashes)
+    # Record the run first: fails fast if another process holds the store.
+    with Store.open(store_path) as store:
+        store.record_run(run_id=run_id, code_version=__version__, config=cfg.to_dict(),
+                         config_hash=cfg.config_hash(), model_hashes=hashes)
+    jobs = make_jobs(discover_slides(inputs), read_slide_manifest(manifest) if manifest else None)
+    ctx = RunContext(cfg, str(work), run_id, hashes,
+                     tile_loader_workers=0 if workers > 1 or executor == "debug" else 1)
+    summary = BuildSummary(run_id, str(work))
+    with progress(len(jobs), "slides", enabled=show_progress) as bar:
+        for outcome in _execute(jobs, ctx, executor, workers):
+            summary.outcomes.append(outcome)
+            bar.advance(note=f"{outcome.slide_id or Path(outcome.path).name}: {outcome.status}")
+    ingest(store_path, summary.outcomes, run_id)
+    return summary
+
+
+def _execute(jobs, ctx: RunContext, executor: str, workers: int):
+    from immunodig.compute import run_inprocess, run_process_pool
+
+    if executor == "debug":
+        return run_inprocess(run_slide_job, jobs, ctx)
+    if executor == "local":
+        return run_process_pool(run_slide_job, jobs, ctx, workers)
+    if executor == "slurm":
+        from immunodig.compute.slurm import run_slurm
+
+        return run_slurm(run_slide_job, jobs, ctx)
+    raise ValueError(f"unknown executor {executor!r}; use debug, local or slurm")
+
+
+def ingest(store_path: str | Path, outcomes: list[SlideOutcome], run_id: str) -> None:
+    """Single writer: load every finished slide folder, record every failure, close the run."""
+    from immunodig.features.catalog import catalog
+    from immunodig.store import Store
+
+    with Store.open(store_path) as store:
+        store.sync_feature_catalog(catalog().values())
+        for o in outcomes:
+            if o.status in ("done", "skipped"):
+                store.ingest_slide_dir(o.folder)
+            else:
+                store.record_failure(path=o.path, slide_id=o.slide_id, run_id=run_id,
+                                     reason=o.reason or "failed", message=o.message or "")
+        failed = sum(o.status == "failed" for o in outcomes)
+        status = "done" if failed == 0 else ("failed" if failed == len(outcomes) else "partial")
+        store.finish_run(run_id, status)

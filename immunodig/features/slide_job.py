@@ -1,0 +1,177 @@
+"""One slide, end to end: the unit of work every executor runs.
+
+``run_slide_job`` reads one slide file and writes only that slide's artefact folder (see
+docs/architecture.md); it never touches the store, so it can run in a thread, a local process
+pool or a Slurm array task. Every file is written atomically and ``manifest.json`` last.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import polars as pl
+
+from immunodig import __version__
+from immunodig.config import BuildConfig
+from immunodig.errors import ImmunodigError, SlideError
+from immunodig.features import artefacts as af
+from immunodig.io import write_json_atomic, write_parquet_atomic
+from immunodig.provenance import file_sha256
+
+
+@dataclass(frozen=True)
+class SlideJob:
+    """What to process: a slide file and what the manifest says about it."""
+
+    path: str
+    patient_id: str | None = None
+    stain: str = "HE"
+
+
+@dataclass(frozen=True)
+class SlideOutcome:
+    """Result of one job (picklable, returned to the driver).
+
+    ``status`` is ``done``, ``skipped`` (valid result already present) or ``failed``.
+    """
+
+    path: str
+    status: str
+    slide_id: str | None = None
+    folder: str | None = None
+    reason: str | None = None
+    message: str | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        """Plain dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Everything a worker needs besides the job (picklable)."""
+
+    cfg: BuildConfig
+    work_dir: str
+    run_id: str
+    model_hashes: dict[str, str]
+    tile_loader_workers: int = 0
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def run_slide_job(job: SlideJob, ctx: RunContext) -> SlideOutcome:
+    """Process one slide; failures are caught, recorded in ``failure.json`` and returned."""
+    t0 = time.monotonic()
+    slide_id: str | None = None
+    folder: Path | None = None
+    try:
+        from immunodig.slides import Slide
+
+        with Slide(job.path, mpp=ctx.cfg.mpp_override) as slide:
+            slide_id = slide.fingerprint
+            folder = Path(ctx.work_dir) / slide_id
+            if af.is_complete(folder, ctx.run_id):
+                return SlideOutcome(job.path, "skipped", slide_id, str(folder),
+                                    seconds=time.monotonic() - t0)
+            _process(slide, job, ctx, folder)
+        return SlideOutcome(job.path, "done", slide_id, str(folder), seconds=time.monotonic() - t0)
+    except SlideError as exc:
+        return _fail(job, ctx, slide_id, folder, exc.reason, str(exc), t0)
+    except ImmunodigError as exc:
+        return _fail(job, ctx, slide_id, folder, "failed", str(exc), t0)
+    except Exception as exc:  # keep going past one bad slide, but keep the evidence
+        msg = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"
+        return _fail(job, ctx, slide_id, folder, "failed", msg, t0)
+
+
+def _fail(job: SlideJob, ctx: RunContext, slide_id: str | None, folder: Path | None,
+          reason: str, message: str, t0: float) -> SlideOutcome:
+    if folder is not None:
+        (folder / af.MANIFEST_JSON).unlink(missing_ok=True)
+        write_json_atomic(folder / af.FAILURE_JSON, {
+            "path": str(Path(job.path).resolve()), "slide_id": slide_id, "reason": reason,
+            "message": message, "run_id": ctx.run_id, "failed_at": _now(),
+        })
+    return SlideOutcome(job.path, "failed", slide_id, str(folder) if folder else None,
+                        reason, message, time.monotonic() - t0)
+
+
+def _process(slide, job: SlideJob, ctx: RunContext, folder: Path) -> None:
+    from immunodig.features.classmap import save_class_map
+    from immunodig.features.slide_features import compute_slide_features
+    from immunodig.slides import tile_grid, tissue_mask
+
+    cfg = ctx.cfg
+    started = _now()
+    folder.mkdir(parents=True, exist_ok=True)
+    # A previous run's marker must go first: from here on the folder is "in progress".
+    (folder / af.MANIFEST_JSON).unlink(missing_ok=True)
+    (folder / af.FAILURE_JSON).unlink(missing_ok=True)
+
+    record = slide.describe()
+    record.update(patient_id=job.patient_id, stain=job.stain,
+                  checksum_sha256=file_sha256(slide.path))
+    write_json_atomic(folder / af.SLIDE_JSON, record)
+
+    mask = tissue_mask(slide, cfg.mask_mpp)
+    mask.save_png(folder / af.MASK_PNG)
+    if mask.area_mm2 == 0:
+        raise SlideError(f"slide {slide.fingerprint}: no tissue detected", reason="no_tissue")
+    grid = tile_grid(mask, slide.mpp, slide.dimensions, cfg.target_mpp, cfg.tile_size_px,
+                     cfg.min_tissue_fraction)
+    if grid.height == 0:
+        raise SlideError(f"slide {slide.fingerprint}: tissue smaller than one tile",
+                         reason="no_tissue")
+
+    tiles = _classify(slide, grid, job.stain, ctx)
+    write_parquet_atomic(folder / af.TILES_PARQUET, tiles)
+    n_cols = int(slide.size_um[0] // cfg.tile_size_um)
+    n_rows = int(slide.size_um[1] // cfg.tile_size_um)
+    save_class_map(tiles, n_cols, n_rows, folder / af.CLASSMAP_PNG)
+
+    nuclei = _nuclei(slide, tiles, job.stain, ctx, folder)
+    features = compute_slide_features(tiles, nuclei, mask.area_mm2, cfg)
+    write_parquet_atomic(folder / af.FEATURES_PARQUET, features)
+
+    files = [af.SLIDE_JSON, af.MASK_PNG, af.TILES_PARQUET, af.CLASSMAP_PNG, af.FEATURES_PARQUET]
+    if nuclei is not None:
+        files.append(af.NUCLEI_PARQUET)
+    write_json_atomic(folder / af.MANIFEST_JSON, {
+        "slide_id": slide.fingerprint,
+        "run_id": ctx.run_id,
+        "code_version": __version__,
+        "config": cfg.to_dict(),
+        "config_hash": cfg.config_hash(),
+        "model_hashes": ctx.model_hashes,
+        "started_at": started,
+        "finished_at": _now(),
+        "files": af.hash_files(folder, files),
+    })
+
+
+def _classify(slide, grid: pl.DataFrame, stain: str, ctx: RunContext) -> pl.DataFrame:
+    """Tile QC and tissue classes (H&E); IHC slides get QC only."""
+    from immunodig.tissue import classify_tiles, load_tissue_classifier
+
+    classifier = load_tissue_classifier(ctx.cfg.tissue_model) if stain == "HE" else None
+    return classify_tiles(slide, grid, classifier, num_workers=ctx.tile_loader_workers)
+
+
+def _nuclei(slide, tiles: pl.DataFrame, stain: str, ctx: RunContext,
+            folder: Path) -> pl.DataFrame | None:
+    """Nucleus segmentation and classification, streamed to ``nuclei.parquet``."""
+    cfg = ctx.cfg
+    if cfg.nuclei_backend is None or stain != "HE":
+        return None
+    from immunodig.nuclei import segment_slide
+
+    segment_slide(slide, tiles, cfg, folder / af.NUCLEI_PARQUET)
+    return pl.read_parquet(folder / af.NUCLEI_PARQUET)

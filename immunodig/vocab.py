@@ -1,0 +1,50 @@
+"""Controlled vocabularies shared by every stage."""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: Kather-9 tissue classes, in the canonical order used for probability columns everywhere.
+KATHER_CLASSES: Final[tuple[str, ...]] = (
+    "ADI", "BACK", "DEB", "LYM", "MUC", "MUS", "NORM", "STR", "TUM",
+)
+
+#: Long names, for legends and documentation.
+KATHER_NAMES: Final[dict[str, str]] = {
+    "ADI": "adipose",
+    "BACK": "background",
+    "DEB": "debris / necrosis",
+    "LYM": "lymphocytes",
+    "MUC": "mucus",
+    "MUS": "smooth muscle",
+    "NORM": "normal colon mucosa",
+    "STR": "cancer-associated stroma",
+    "TUM": "colorectal adenocarcinoma epithelium",
+}
+
+#: Fixed, documented overlay colours (RGB hex) per Kather class.
+KATHER_COLOURS: Final[dict[str, str]] = {
+    "ADI": "#f2e394",
+    "BACK": "#ffffff",
+    "DEB": "#8c564b",
+    "LYM": "#1f3fbf",
+    "MUC": "#9edae5",
+    "MUS": "#d62728",
+    "NORM": "#2ca02c",
+    "STR": "#ff9896",
+    "TUM": "#9467bd",
+}
+
+#: Nucleus / cell classes produced by the nuclei stage.
+CELL_CLASSES: Final[tuple[str, ...]] = ("lymphocyte", "epithelial", "fibroblast", "other")
+
+#: Stains recognised for slides.
+STAINS: Final[tuple[str, ...]] = ("HE", "CD3", "CD8")
+
+#: RECIST best-response categories.
+RECIST: Final[tuple[str, ...]] = ("CR", "PR", "SD", "PD", "NE")
+
+#: Reasons a slide can fail, stored in ``slide_status.reason``.
+FAILURE_REASONS: Final[tuple[str, ...]] = (
+    "not_found", "unsupported", "corrupt", "no_mpp", "no_tissue", "failed",
+)
