@@ -35,8 +35,24 @@ def register(app: typer.Typer) -> None:
         config: Annotated[Optional[Path], typer.Option(
             help="JSON BuildConfig; command-line options are ignored when given.")] = None,
         quiet: Annotated[bool, typer.Option(help="No progress output.")] = False,
+        slides_per_task: Annotated[int, typer.Option(
+            help="Slurm: slides processed one after another by each array task.")] = 4,
+        array_parallelism: Annotated[int, typer.Option(
+            help="Slurm: most array tasks running at once.")] = 64,
+        partition: Annotated[Optional[str], typer.Option(help="Slurm partition.")] = None,
+        account: Annotated[Optional[str], typer.Option(help="Slurm account.")] = None,
+        qos: Annotated[Optional[str], typer.Option(help="Slurm quality of service.")] = None,
+        gpus: Annotated[int, typer.Option(help="Slurm: GPUs per array task.")] = 0,
+        cpus: Annotated[int, typer.Option(help="Slurm: CPU cores per array task.")] = 4,
+        mem_gb: Annotated[int, typer.Option(help="Slurm: memory per array task, GB.")] = 16,
+        time_min: Annotated[int, typer.Option(
+            help="Slurm: wall-time limit per array task, minutes.")] = 120,
+        log_dir: Annotated[Optional[Path], typer.Option(
+            help="Slurm: submitit logs on the shared file system "
+                 "(default: <work-dir>/slurm_logs).")] = None,
     ) -> None:
         """Compute slide features and load them into the store (resumable, idempotent)."""
+        from immunodig.compute import SlurmOptions
         from immunodig.config import BuildConfig
         from immunodig.features.build import build_features
         from immunodig.cli.summary import print_build_summary
@@ -53,8 +69,52 @@ def register(app: typer.Typer) -> None:
             )
         if mpp is not None:
             cfg = cfg.with_(mpp_override=mpp)
+        slurm = SlurmOptions(
+            slides_per_task=slides_per_task, array_parallelism=array_parallelism,
+            partition=partition, account=account, qos=qos, gpus_per_task=gpus,
+            cpus_per_task=cpus, mem_gb=mem_gb, time_min=time_min,
+            log_dir=str(log_dir) if log_dir else None)
         summary = build_features(list(inputs), store, cfg, manifest=manifest, work_dir=work_dir,
-                                 workers=workers, executor=executor, show_progress=not quiet)
+                                 workers=workers, executor=executor, slurm=slurm,
+                                 show_progress=not quiet)
         print_build_summary(summary)
         if not summary.ok:
             raise typer.Exit(code=1)
+
+    @app.command("ingest")
+    def ingest_cmd(
+        store: Annotated[Path, typer.Option(help="DuckDB store.")],
+        work_dir: Annotated[Optional[Path], typer.Option(
+            help="Per-slide result folders (default: <store>_slides).")] = None,
+    ) -> None:
+        """Load finished per-slide results (e.g. from a Slurm array) into the store."""
+        from immunodig.features.build import default_work_dir
+        from immunodig.features.status import ingest_work_dir
+
+        counts = ingest_work_dir(store, work_dir or default_work_dir(store))
+        typer.echo(f"ingested {counts['complete']} complete and {counts['failed']} failed slide "
+                   f"folders; {counts['in_progress']} still in progress")
+
+    @app.command("status")
+    def status_cmd(
+        store: Annotated[Path, typer.Option(help="DuckDB store.")],
+        work_dir: Annotated[Optional[Path], typer.Option(
+            help="Per-slide result folders (default: <store>_slides).")] = None,
+    ) -> None:
+        """List done, failed (with reason) and pending slides."""
+        from rich.console import Console
+        from rich.table import Table
+
+        from immunodig.features.build import default_work_dir
+        from immunodig.features.status import slide_status
+
+        df = slide_status(store, work_dir or default_work_dir(store))
+        table = Table(title=f"slides in {store.name}")
+        for col in ("slide_id", "status", "reason", "run_id", "updated_at"):
+            table.add_column(col)
+        for row in df.iter_rows(named=True):
+            table.add_row(*(str(row[c]) if row[c] is not None else "" for c in
+                            ("slide_id", "status", "reason", "run_id", "updated_at")))
+        Console().print(table)
+        counts = df.group_by("status").len().sort("status")
+        typer.echo(", ".join(f"{s}: {n}" for s, n in counts.iter_rows()))

@@ -7,15 +7,19 @@ config and models finds valid folders, skips them and re-ingests idempotently.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from immunodig import __version__
 from immunodig.config import BuildConfig
 from immunodig.features.discovery import discover_slides, make_jobs, read_slide_manifest
-from immunodig.features.slide_job import RunContext, SlideOutcome, run_slide_job
+from immunodig.features.slide_job import RunContext, SlideJob, SlideOutcome, run_slide_job
 from immunodig.progress import progress
 from immunodig.provenance import file_sha256, run_key
+
+if TYPE_CHECKING:
+    from immunodig.compute.slurm import SlurmOptions
 
 
 @dataclass
@@ -69,6 +73,7 @@ def build_features(
     work_dir: str | Path | None = None,
     workers: int = 1,
     executor: str = "local",
+    slurm: SlurmOptions | None = None,
     show_progress: bool = True,
 ) -> BuildSummary:
     """Process slides and load their features into the store.
@@ -89,6 +94,9 @@ def build_features(
         Local worker processes (``executor="local"``).
     executor : str
         ``debug`` (in-process), ``local`` (process pool) or ``slurm`` (submitit job array).
+    slurm : SlurmOptions, optional
+        Array shape and resources for ``executor="slurm"`` (logs default to
+        ``<work_dir>/slurm_logs``).
 
     Returns
     -------
@@ -111,25 +119,32 @@ def build_features(
                      tile_loader_workers=0 if workers > 1 or executor == "debug" else 1)
     summary = BuildSummary(run_id, str(work))
     with progress(len(jobs), "slides", enabled=show_progress) as bar:
-        for outcome in _execute(jobs, ctx, executor, workers):
+        for outcome in _execute(jobs, ctx, executor, workers, slurm):
             summary.outcomes.append(outcome)
             bar.advance(note=f"{outcome.slide_id or Path(outcome.path).name}: {outcome.status}")
     ingest(store_path, summary.outcomes, run_id)
     return summary
 
 
-def _execute(jobs, ctx: RunContext, executor: str, workers: int):
-    from immunodig.compute import run_inprocess, run_process_pool
+def _execute(jobs, ctx: RunContext, executor: str, workers: int,
+             slurm: SlurmOptions | None = None):
+    from immunodig.compute import SlurmOptions, run_inprocess, run_process_pool, run_slurm
 
     if executor == "debug":
         return run_inprocess(run_slide_job, jobs, ctx)
     if executor == "local":
-        return run_process_pool(run_slide_job, jobs, ctx, workers)
+        return run_process_pool(run_slide_job, jobs, ctx, workers, on_lost=lost_outcome)
     if executor == "slurm":
-        from immunodig.compute.slurm import run_slurm
-
-        return run_slurm(run_slide_job, jobs, ctx)
+        options = slurm or SlurmOptions()
+        if options.log_dir is None:
+            options = replace(options, log_dir=str(Path(ctx.work_dir) / "slurm_logs"))
+        return run_slurm(run_slide_job, jobs, ctx, options, on_lost=lost_outcome)
     raise ValueError(f"unknown executor {executor!r}; use debug, local or slurm")
+
+
+def lost_outcome(job: SlideJob, message: str) -> SlideOutcome:
+    """Outcome of a slide whose worker process or Slurm task died before reporting."""
+    return SlideOutcome(job.path, "failed", reason="failed", message=message)
 
 
 def ingest(store_path: str | Path, outcomes: list[SlideOutcome], run_id: str) -> None:

@@ -1,0 +1,111 @@
+"""Per-slide folder validity, atomic writes, slide discovery and the slide manifest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from immunodig.errors import ValidationError
+from immunodig.features import artefacts as af
+from immunodig.features.discovery import discover_slides, make_jobs, read_slide_manifest
+from immunodig.io import atomic_path, write_json_atomic, write_parquet_atomic
+from immunodig.provenance import file_sha256, run_key
+
+
+def _complete_folder(folder: Path, run_id: str) -> None:
+    write_parquet_atomic(folder / af.TILES_PARQUET, pl.DataFrame({"a": list(range(1000))}))
+    write_json_atomic(folder / af.SLIDE_JSON, {"slide_id": folder.name})
+    write_json_atomic(folder / af.MANIFEST_JSON, {
+        "run_id": run_id, "files": af.hash_files(folder, [af.TILES_PARQUET, af.SLIDE_JSON])})
+
+
+def test_complete_folder_is_valid_only_for_its_run(tmp_path):
+    folder = tmp_path / "s_0123"
+    _complete_folder(folder, "r_1")
+    assert af.is_complete(folder, "r_1")
+    assert not af.is_complete(folder, "r_2")
+
+
+def test_truncated_file_is_detected(tmp_path):
+    folder = tmp_path / "s_0123"
+    _complete_folder(folder, "r_1")
+    data = (folder / af.TILES_PARQUET).read_bytes()
+    (folder / af.TILES_PARQUET).write_bytes(data[: len(data) // 2])
+    assert not af.is_complete(folder, "r_1")
+
+
+def test_missing_manifest_means_not_done(tmp_path):
+    folder = tmp_path / "s_0123"
+    _complete_folder(folder, "r_1")
+    (folder / af.MANIFEST_JSON).unlink()
+    assert not af.is_complete(folder, "r_1")
+
+
+def test_atomic_write_leaves_old_file_on_failure(tmp_path):
+    target = tmp_path / "x.json"
+    write_json_atomic(target, {"v": 1})
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed")
+    assert json.loads(target.read_text()) == {"v": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+
+
+def test_run_key_depends_on_config_and_model_content():
+    a = run_key("cfg1", {"tissue": "h1"})
+    assert a == run_key("cfg1", {"tissue": "h1"}) and a.startswith("r_")
+    assert a != run_key("cfg2", {"tissue": "h1"})
+    assert a != run_key("cfg1", {"tissue": "h2"})
+
+
+def test_config_hash_ignores_model_paths_not_values():
+    from immunodig.config import BuildConfig
+
+    assert BuildConfig(tissue_model="/a/m.pt").config_hash() == BuildConfig(tissue_model="/b/m.pt").config_hash()
+    assert BuildConfig(tile_size_px=256).config_hash() != BuildConfig().config_hash()
+
+
+def test_file_sha256(tmp_path):
+    p = tmp_path / "f"
+    p.write_bytes(b"abc")
+    assert file_sha256(p) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_discovery_recurses_and_keeps_explicit_files(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "s1.svs").write_bytes(b"x")
+    (tmp_path / "a" / "notes.txt").write_text("x")
+    (tmp_path / "s2.tiff").write_bytes(b"x")
+    (tmp_path / "dcm").mkdir()
+    for i in range(3):
+        (tmp_path / "dcm" / f"{i}.dcm").write_bytes(b"x")
+    explicit = tmp_path / "flat.jpg"
+    explicit.write_bytes(b"x")
+    found = discover_slides([tmp_path, explicit])
+    names = sorted(p.name for p in found)
+    assert names == ["0.dcm", "flat.jpg", "s1.svs", "s2.tiff"]
+
+
+def test_manifest_links_patients_and_validates(tmp_path):
+    good = tmp_path / "m.csv"
+    good.write_text("file,patient_id,stain\nslides/a.tiff,P1,HE\nb.tiff,P1,cd3\n")
+    m = read_slide_manifest(good)
+    assert m == {"a.tiff": ("P1", "HE"), "b.tiff": ("P1", "CD3")}
+    jobs = make_jobs([tmp_path / "a.tiff", tmp_path / "c.tiff"], m)
+    assert (jobs[0].patient_id, jobs[0].stain) == ("P1", "HE")
+    assert (jobs[1].patient_id, jobs[1].stain) == (None, "HE")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("file,patient_id,stain\na.tiff,P1,HE\na.tiff,P2,XYZ\n")
+    with pytest.raises(ValidationError) as info:
+        read_slide_manifest(bad)
+    problems = {(p["row"], p["column"]) for p in info.value.problems}
+    assert problems == {(2, "file"), (2, "stain")}
+    assert "P2" not in str(info.value)
+    missing = tmp_path / "missing.csv"
+    missing.write_text("path,patient\nx,y\n")
+    with pytest.raises(ValidationError, match="patient_id"):
+        read_slide_manifest(missing)
