@@ -94,6 +94,9 @@ def build_features(
         Local worker processes (``executor="local"``).
     executor : str
         ``debug`` (in-process), ``local`` (process pool) or ``slurm`` (submitit job array).
+    pseudonym_key : bytes, optional
+        When given, the manifest's ``patient_id`` values are raw hospital identifiers and are
+        replaced by their keyed pseudonyms (the same ones ``import-clinical`` makes).
     slurm : SlurmOptions, optional
         Array shape and resources for ``executor="slurm"`` (logs default to
         ``<work_dir>/slurm_logs``).
@@ -114,7 +117,8 @@ def build_features(
     with Store.open(store_path) as store:
         store.record_run(run_id=run_id, code_version=__version__, config=cfg.to_dict(),
                          config_hash=cfg.config_hash(), model_hashes=hashes)
-    jobs = make_jobs(discover_slides(inputs), read_slide_manifest(manifest) if manifest else None)
+    links = read_slide_manifest(manifest, pseudonym_key) if manifest else None
+    jobs = make_jobs(discover_slides(inputs), links)
     ctx = RunContext(cfg, str(work), run_id, hashes,
                      tile_loader_workers=0 if workers > 1 or executor == "debug" else 1)
     summary = BuildSummary(run_id, str(work))
@@ -138,7 +142,8 @@ def _execute(jobs, ctx: RunContext, executor: str, workers: int,
         options = slurm or SlurmOptions()
         if options.log_dir is None:
             options = replace(options, log_dir=str(Path(ctx.work_dir) / "slurm_logs"))
-        return run_slurm(run_slide_job, jobs, ctx, options, on_lost=lost_outcome)
+        return run_slurm(run_slide_job, jobs, ctx, options, on_lost=lost_outcome,
+                         precheck=skip_if_complete)
     raise ValueError(f"unknown executor {executor!r}; use debug, local or slurm")
 
 
@@ -147,16 +152,39 @@ def lost_outcome(job: SlideJob, message: str) -> SlideOutcome:
     return SlideOutcome(job.path, "failed", reason="failed", message=message)
 
 
+def skip_if_complete(job: SlideJob, ctx: RunContext) -> SlideOutcome | None:
+    """Resume on the submitting side: a slide with a valid result is not sent to Slurm.
+
+    Opens the slide only to fingerprint it; any problem is left to the worker to report.
+    """
+    from immunodig.errors import ImmunodigError
+    from immunodig.features import artefacts as af
+    from immunodig.slides import Slide
+
+    try:
+        with Slide(job.path, mpp=ctx.cfg.mpp_override) as slide:
+            folder = Path(ctx.work_dir) / slide.fingerprint
+            if af.is_complete(folder, ctx.run_id):
+                return SlideOutcome(job.path, "skipped", slide.fingerprint, str(folder))
+    except ImmunodigError:
+        pass
+    return None
+
+
 def ingest(store_path: str | Path, outcomes: list[SlideOutcome], run_id: str) -> None:
     """Single writer: load every finished slide folder, record every failure, close the run."""
     from immunodig.features.catalog import catalog
-    from immunodig.store import Store
+    from immunodig.store import SlideDirError, Store
 
     with Store.open(store_path) as store:
         store.sync_feature_catalog(catalog().values())
         for o in outcomes:
             if o.status in ("done", "skipped"):
-                store.ingest_slide_dir(o.folder)
+                try:
+                    store.ingest_slide_dir(o.folder)
+                except SlideDirError as exc:  # folder damaged after the worker finished
+                    store.record_failure(path=o.path, slide_id=o.slide_id, run_id=run_id,
+                                         reason="corrupt", message=str(exc))
             else:
                 store.record_failure(path=o.path, slide_id=o.slide_id, run_id=run_id,
                                      reason=o.reason or "failed", message=o.message or "")

@@ -40,10 +40,13 @@ def discover_slides(inputs: Iterable[str | Path]) -> list[Path]:
     return list(found)
 
 
-def read_slide_manifest(path: str | Path) -> dict[str, tuple[str | None, str]]:
+def read_slide_manifest(
+    path: str | Path, pseudonym_key: bytes | None = None
+) -> dict[str, tuple[str | None, str]]:
     """Read a CSV with columns ``file, patient_id[, stain]`` into ``{file name: (patient, stain)}``.
 
-    ``file`` is matched against slide file names (base name). Raises
+    ``file`` is matched against slide file names (base name). With ``pseudonym_key`` the
+    ``patient_id`` values are raw identifiers, replaced by their keyed pseudonyms. Raises
     :class:`~immunodig.errors.ValidationError` naming row and column for missing columns,
     duplicate files and unknown stains.
     """
@@ -71,6 +74,13 @@ def read_slide_manifest(path: str | Path) -> dict[str, tuple[str | None, str]]:
         out[name] = (row["patient_id"] or None, stain)
     if problems:
         raise ValidationError(str(path), problems)
+    if pseudonym_key is not None:
+        from immunodig.clinical.pseudonym import pseudonymise
+
+        names = [n for n, (pid, _) in out.items() if pid is not None]
+        pseudo = pseudonymise([out[n][0] for n in names], pseudonym_key)
+        for n, pid in zip(names, pseudo):
+            out[n] = (pid, out[n][1])
     return out
 
 
