@@ -1,0 +1,169 @@
+"""Tiles and nuclei of one slide as a QuPath-importable GeoJSON FeatureCollection.
+
+Geometry is in level-0 pixels (QuPath's image coordinates). Each feature carries
+``properties.objectType`` (``"tile"`` for grid tiles, ``"detection"`` for nuclei),
+``properties.classification`` ``{"name", "color": [r, g, b]}`` and ``properties.measurements``
+``{name: number}`` holding finite numbers only (undefined values are left out, never NaN).
+The file is written one feature at a time, so slides with millions of nuclei fit in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from immunodig.vocab import KATHER_COLOURS
+
+#: Fixed colours (RGB hex) of the nucleus classes (immunodig.vocab.CELL_CLASSES) in exports.
+CELL_COLOURS: dict[str, str] = {
+    "lymphocyte": "#1f3fbf",
+    "epithelial": "#9467bd",
+    "fibroblast": "#ff7f0e",
+    "other": "#7f7f7f",
+}
+#: Class name of tiles excluded by quality control.
+QC_EXCLUDED = "QC excluded"
+#: Tile columns never exported as measurements (geometry or labels).
+_TILE_SKIP = {"x_px", "y_px", "w_px", "h_px", "pred_class", "qc_reason", "row", "col"}
+_NUCLEUS_SKIP = {"x_px", "y_px", "cell_class", "tissue_class"}
+
+
+def rgb_list(hex_colour: str) -> list[int]:
+    """``"#1f3fbf"`` -> ``[31, 63, 191]``."""
+    h = hex_colour.lstrip("#")
+    return [int(h[i:i + 2], 16) for i in (0, 2, 4)]
+
+
+def _measurements(row: dict, columns: list[str]) -> dict[str, float]:
+    out = {}
+    for c in columns:
+        v = row[c]
+        if isinstance(v, bool):
+            out[c] = int(v)
+        elif isinstance(v, (int, float)) and math.isfinite(v):
+            out[c] = v
+    return out
+
+
+def _numeric_columns(frame: pl.DataFrame, skip: set[str]) -> list[str]:
+    return [c for c, t in frame.schema.items()
+            if c not in skip and (t.is_numeric() or t == pl.Boolean)]
+
+
+def tile_features(tiles: pl.DataFrame) -> Iterator[dict]:
+    """One polygon feature per tile: its level-0 rectangle, class = predicted class (or
+    ``QC excluded``), measurements = the numeric tile columns (probabilities, QC values)."""
+    columns = _numeric_columns(tiles, _TILE_SKIP)
+    for row in tiles.iter_rows(named=True):
+        x, y, w, h = (float(row[k]) for k in ("x_px", "y_px", "w_px", "h_px"))
+        ring = [[x, y], [x + w, y], [x + w, y + h], [x, y + h], [x, y]]
+        props: dict = {"objectType": "tile"}
+        name = row.get("pred_class")
+        if row.get("qc_pass") is False:
+            name = QC_EXCLUDED
+        if name in KATHER_COLOURS:
+            props["classification"] = {"name": name, "color": rgb_list(KATHER_COLOURS[name])}
+        elif name == QC_EXCLUDED:
+            props["classification"] = {"name": name, "color": [127, 127, 127]}
+        props["measurements"] = _measurements(row, columns)
+        yield {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
+               "properties": props}
+
+
+def nucleus_polygon(x: float, y: float, radius_px: float, n: int = 8) -> list[list[float]]:
+    """A closed regular ``n``-gon ring centred on ``(x, y)`` (its vertex mean is the centre)."""
+    angles = np.arange(n) * 2 * np.pi / n
+    ring = [[x + radius_px * float(np.cos(a)), y + radius_px * float(np.sin(a))] for a in angles]
+    return ring + [ring[0]]
+
+
+def nucleus_features(nuclei: pl.DataFrame, mpp: float, shape: str = "polygon") -> Iterator[dict]:
+    """One detection per nucleus at its level-0 centroid.
+
+    Parameters
+    ----------
+    nuclei : polars.DataFrame
+        ``nuclei.parquet``.
+    mpp : float
+        Level-0 microns per pixel (turns ``area_um2`` into a radius in pixels).
+    shape : {"polygon", "point"}
+        An octagon of the nucleus' equivalent-area radius (QuPath draws and measures it like a
+        cell), or a bare point.
+    """
+    columns = _numeric_columns(nuclei, _NUCLEUS_SKIP)
+    has_area = "area_um2" in nuclei.columns
+    for row in nuclei.iter_rows(named=True):
+        x, y = float(row["x_px"]), float(row["y_px"])
+        if shape == "point":
+            geometry = {"type": "Point", "coordinates": [x, y]}
+        else:
+            area = row["area_um2"] if has_area else None
+            r_um = math.sqrt(area / math.pi) if area and math.isfinite(area) and area > 0 else 3.0
+            geometry = {"type": "Polygon", "coordinates": [nucleus_polygon(x, y, r_um / mpp)]}
+        props: dict = {"objectType": "detection"}
+        name = row.get("cell_class")
+        if name in CELL_COLOURS:
+            props["classification"] = {"name": name, "color": rgb_list(CELL_COLOURS[name])}
+        props["measurements"] = _measurements(row, columns)
+        yield {"type": "Feature", "geometry": geometry, "properties": props}
+
+
+def write_geojson(features: Iterator[dict], path: str | Path) -> int:
+    """Stream features into a FeatureCollection file atomically; returns the feature count.
+
+    Raises ``ValueError`` if any value is NaN or infinite (``allow_nan=False``).
+    """
+    from immunodig.io import atomic_path
+
+    n = 0
+    with atomic_path(path) as tmp, open(tmp, "w") as fh:
+        fh.write('{"type": "FeatureCollection", "features": [\n')
+        for feature in features:
+            fh.write((",\n" if n else "") + json.dumps(feature, allow_nan=False,
+                                                      separators=(",", ":")))
+            n += 1
+        fh.write("\n]}\n")
+    return n
+
+
+def export_slide_geojson(folder: str | Path, out: str | Path, tiles: bool = True,
+                         nuclei: bool = True, nucleus_shape: str = "polygon") -> dict[str, int]:
+    """Write a slide's tiles and nuclei (what its folder holds) as one GeoJSON file.
+
+    Parameters
+    ----------
+    folder : path
+        The slide's per-slide folder (``slide.json``, ``tiles.parquet``, ``nuclei.parquet``).
+    out : path
+        Destination ``.geojson``.
+    tiles, nuclei : bool
+        What to include.
+    nucleus_shape : {"polygon", "point"}
+
+    Returns
+    -------
+    dict
+        ``{"tiles": n, "detections": n}`` written.
+    """
+    from immunodig.report.overlays import load_slide_artefacts
+
+    art = load_slide_artefacts(folder, with_nuclei=nuclei)
+    counts = {"tiles": 0, "detections": 0}
+
+    def features() -> Iterator[dict]:
+        if tiles and art.tiles is not None:
+            for f in tile_features(art.tiles):
+                counts["tiles"] += 1
+                yield f
+        if nuclei and art.nuclei is not None:
+            for f in nucleus_features(art.nuclei, art.mpp, nucleus_shape):
+                counts["detections"] += 1
+                yield f
+
+    write_geojson(features(), out)
+    return counts

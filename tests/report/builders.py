@@ -1,0 +1,176 @@
+"""Hand-built report inputs: per-slide folders as docs/architecture.md specifies, and a store
+with clinical data, build runs (one failed slide per reason) and stored model evaluations."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from PIL import Image
+
+from immunodig.features.catalog import catalog
+from immunodig.vocab import CELL_CLASSES, KATHER_CLASSES
+
+RUN_ID = "r_00000000000000aa"
+TILE_PX = 224
+MPP = 0.5
+SIDE_PX = 2000
+MASK_MPP = 8.0
+#: Features written for every slide (names of the real catalogue).
+FEATURES = ("area_tissue_mm2", "area_tumour_mm2", "prop_tumour", "prop_stroma",
+            "til_density_intraepithelial_per_mm2", "tls_count")
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def make_tiles(rng: np.random.Generator, side_px: int = SIDE_PX) -> pl.DataFrame:
+    """A full tile grid: random classes, a few QC failures (blur, pen) with null classes."""
+    n = side_px // TILE_PX
+    rows, cols = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    rows, cols = rows.ravel(), cols.ravel()
+    k = len(rows)
+    probs = rng.dirichlet(np.ones(len(KATHER_CLASSES)), k).astype(np.float32)
+    pred = np.array(KATHER_CLASSES)[probs.argmax(1)].astype(object)
+    reason = np.array([None] * k, dtype=object)
+    bad = rng.choice(k, 6, replace=False)
+    reason[bad[:4]] = "blur"
+    reason[bad[4:]] = "pen"
+    qc_pass = np.array([r is None for r in reason])
+    pred[~qc_pass] = None
+    frame = {
+        "x_px": (cols * TILE_PX).astype(np.int64), "y_px": (rows * TILE_PX).astype(np.int64),
+        "w_px": np.full(k, TILE_PX, np.int64), "h_px": np.full(k, TILE_PX, np.int64),
+        "x_um": cols * TILE_PX * MPP, "y_um": rows * TILE_PX * MPP,
+        "tissue_fraction": rng.uniform(0.5, 1.0, k), "qc_blur": rng.uniform(10, 500, k),
+        "qc_pen": reason == "pen", "qc_background": np.zeros(k, bool), "qc_pass": qc_pass,
+        "qc_reason": list(reason),
+    }
+    for i, c in enumerate(KATHER_CLASSES):
+        col = probs[:, i].astype(float)
+        frame[f"prob_{c}"] = [None if not ok else float(v) for v, ok in zip(col, qc_pass)]
+    frame["pred_class"] = list(pred)
+    return pl.DataFrame(frame)
+
+
+def make_nuclei(rng: np.random.Generator, n: int = 300, side_px: int = SIDE_PX) -> pl.DataFrame:
+    """Random nuclei; the first has an undefined (NaN) texture value."""
+    x = rng.uniform(0, side_px, n)
+    y = rng.uniform(0, side_px, n)
+    texture = rng.uniform(0, 1, n)
+    texture[0] = np.nan
+    return pl.DataFrame({
+        "x_um": x * MPP, "y_um": y * MPP, "x_px": x, "y_px": y,
+        "area_um2": rng.uniform(15, 60, n), "perimeter_um": rng.uniform(14, 30, n),
+        "eccentricity": rng.uniform(0, 0.9, n), "solidity": rng.uniform(0.8, 1, n),
+        "circularity": rng.uniform(0.6, 1, n), "h_od_mean": rng.uniform(0.2, 1, n),
+        "e_od_mean": rng.uniform(0.1, 0.5, n), "texture_contrast": texture,
+        "texture_homogeneity": rng.uniform(0, 1, n),
+        "tissue_class": rng.choice(list(KATHER_CLASSES), n),
+        "cell_class": rng.choice(list(CELL_CLASSES), n), "cell_prob": rng.uniform(0.5, 1, n),
+    })
+
+
+def write_slide_folder(work: Path, slide_id: str, patient_id: str | None, slide_path: Path,
+                       features: dict[str, float], seed: int, stain: str = "HE",
+                       nuclei: bool = True) -> Path:
+    """Write one complete per-slide folder (manifest last)."""
+    rng = np.random.default_rng(seed)
+    folder = work / slide_id
+    folder.mkdir(parents=True, exist_ok=True)
+    slide = {"slide_id": slide_id, "path": str(slide_path), "patient_id": patient_id,
+             "stain": stain, "mpp_x": MPP, "mpp_y": MPP, "mpp_source": "metadata",
+             "width_px": SIDE_PX, "height_px": SIDE_PX, "level_count": 2,
+             "vendor": "generic-tiff", "checksum_sha256": hashlib.sha256(slide_id.encode()).hexdigest(),
+             "properties": {}}
+    (folder / "slide.json").write_text(json.dumps(slide))
+    mask_px = int(SIDE_PX * MPP / MASK_MPP)
+    yy, xx = np.mgrid[:mask_px, :mask_px]
+    mask = ((xx - mask_px / 2) ** 2 + (yy - mask_px / 2) ** 2) < (0.4 * mask_px) ** 2
+    Image.fromarray(mask.astype(np.uint8) * 255).save(folder / "mask.png")
+    make_tiles(rng).write_parquet(folder / "tiles.parquet")
+    files = ["slide.json", "mask.png", "tiles.parquet", "features.parquet"]
+    if nuclei:
+        make_nuclei(rng).write_parquet(folder / "nuclei.parquet")
+        files.append("nuclei.parquet")
+    pl.DataFrame({"feature": list(features), "value": list(features.values()),
+                  "feature_version": [1] * len(features)},
+                 schema={"feature": pl.String, "value": pl.Float64,
+                         "feature_version": pl.Int32}).write_parquet(folder / "features.parquet")
+    (folder / "manifest.json").write_text(json.dumps({
+        "slide_id": slide_id, "run_id": RUN_ID, "code_version": "0.1.0",
+        "config": {"target_mpp": MPP, "tile_size_px": TILE_PX, "mask_mpp": MASK_MPP},
+        "config_hash": "c" * 64, "model_hashes": {"tissue": "d" * 64},
+        "started_at": "2024-05-01T09:59:00+00:00", "finished_at": "2024-05-01T10:00:00+00:00",
+        "files": {name: _sha(folder / name) for name in files}}))
+    return folder
+
+
+def build_store(root: Path, slide_path: Path, n_patients: int = 30, seed: int = 0,
+                models: bool = True) -> Path:
+    """A store with ``n_patients`` patients (one H&E slide each, the last without clinical data),
+    two failed slides, clinical data and (``models``) stored evaluations and fits."""
+    from immunodig.store import Store
+
+    rng = np.random.default_rng(seed)
+    store = root / "cohort.duckdb"
+    work = root / "cohort_slides"
+    specs = catalog()
+    with Store.open(store) as st:
+        st.sync_feature_catalog([specs[f] for f in FEATURES])
+        st.record_run(run_id=RUN_ID, code_version="0.1.0", config={"target_mpp": MPP},
+                      config_hash="c" * 64, model_hashes={"tissue": "d" * 64})
+        resistant = rng.random(n_patients) < 0.35
+        for i in range(n_patients):
+            til = float(rng.lognormal(5.0 - 1.2 * resistant[i], 0.5))
+            feats = {"area_tissue_mm2": 0.8, "area_tumour_mm2": 0.3,
+                     "prop_tumour": float(rng.uniform(0.2, 0.6)),
+                     "prop_stroma": float(rng.uniform(0.1, 0.4)),
+                     "til_density_intraepithelial_per_mm2": til,
+                     "tls_count": float(rng.poisson(2 - resistant[i]))}
+            folder = write_slide_folder(work, f"s_{i:016x}", f"P{i:03d}", slide_path, feats,
+                                        seed + i, nuclei=i % 5 != 4)
+            st.ingest_slide_dir(folder)
+        st.record_failure(run_id=RUN_ID, reason="not_found", message="missing file",
+                          path="/data/gone.svs")
+        st.record_failure(run_id=RUN_ID, reason="corrupt", message="unreadable",
+                          path="/data/broken.svs")
+        st.finish_run(RUN_ID, "partial")
+        with st.transaction() as con:
+            for i in range(n_patients - 1):
+                pid = f"P{i:03d}"
+                con.execute("insert into patients (patient_id) values ($p) on conflict do nothing",
+                            {"p": pid})
+                con.execute("insert into clinical (patient_id, age_years, sex, primary_side, "
+                            "ras_status, braf_status, lynch, ecog) values ($p, $a, $s, $side, "
+                            "'wt', $braf, $lynch, $ecog)",
+                            {"p": pid, "a": float(rng.uniform(35, 80)),
+                             "s": "F" if rng.random() < 0.5 else "M",
+                             "side": ["left", "right", "rectum"][i % 3],
+                             "braf": "mut" if rng.random() < 0.3 else "wt",
+                             "lynch": int(rng.random() < 0.2), "ecog": int(rng.integers(0, 2))})
+                con.execute("insert into treatments values ($p, 'anti-PD-1', 1, null)", {"p": pid})
+                undetermined = i % 10 == 9
+                pfs = float(rng.exponential(4 if resistant[i] else 20))
+                con.execute("insert into outcomes (patient_id, best_response, pfs_months, "
+                            "pfs_event, primary_resistance) values ($p, $br, $t, $e, $r)",
+                            {"p": pid, "br": "NE" if undetermined else
+                             ("PD" if resistant[i] else "PR"), "t": pfs,
+                             "e": int(rng.random() < 0.8),
+                             "r": None if undetermined else int(resistant[i])})
+            con.execute("insert into patients (patient_id) values ($p) on conflict do nothing",
+                        {"p": f"P{n_patients - 1:03d}"})
+    if models:
+        from immunodig.evaluation.workflow import evaluate_store, fit_store
+
+        cv = {"n_splits": 3, "n_repeats": 2, "seed": 0, "n_boot": 50}
+        evaluate_store(store, "resistance", "morphology", "logistic", **cv)
+        evaluate_store(store, "resistance", "combined", "logistic", **cv)
+        evaluate_store(store, "pfs", "morphology", "cox", **cv)
+        fit_store(store, "pfs", "morphology", "cox", root / "cox.joblib")
+        fit_store(store, "resistance", "morphology", "xgboost", root / "xgb.joblib")
+    return store

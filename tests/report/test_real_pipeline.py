@@ -1,0 +1,39 @@
+"""The report on a store made by the real pipeline (synthetic cohort -> build-features ->
+clinical import -> evaluate/fit). Slow: a few minutes on two cores."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+
+@pytest.mark.slow
+def test_report_on_demo_store(tmp_path):
+    from immunodig.demo import run_demo
+    from immunodig.evaluation.workflow import evaluate_store, fit_store
+    from immunodig.report import build_report
+    from immunodig.report.geojson import export_slide_geojson
+    from immunodig.report.overlays import OVERLAY_FILES, slide_folder, write_slide_overlays
+    from immunodig.store import query
+
+    demo = run_demo(tmp_path / "demo", n_patients=16, slide_mm=1.5, workers=1,
+                    show_progress=False)
+    cv = {"n_splits": 3, "n_repeats": 2, "seed": 0, "n_boot": 100}
+    evaluate_store(demo.store, "resistance", "morphology", "logistic", **cv)
+    evaluate_store(demo.store, "resistance", "combined", "logistic", **cv)
+    evaluate_store(demo.store, "pfs", "morphology", "cox", **cv)
+    fit_store(demo.store, "pfs", "morphology", "cox", tmp_path / "cox.joblib")
+
+    info = build_report(demo.store, tmp_path / "demo" / "immunodig.html", max_gallery=6)
+    assert info.unavailable == {}, info.unavailable
+    html = info.path.read_text()
+    assert len(re.findall(r'<img src="data:image/(?:png|jpeg);base64,', html)) >= 10
+
+    slide_id = query(demo.store, "select slide_id from slides where stain = 'HE' "
+                                 "order by slide_id limit 1")["slide_id"][0]
+    folder = slide_folder(demo.store, slide_id)
+    written = write_slide_overlays(folder)
+    assert all((folder / name).is_file() for name in OVERLAY_FILES.values()), written
+    counts = export_slide_geojson(folder, tmp_path / "s.geojson")
+    assert counts["tiles"] > 0 and counts["detections"] > 0
