@@ -1,0 +1,139 @@
+"""Commands ``fit``, ``evaluate`` and ``predict`` (thin wrappers over immunodig.evaluation)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from immunodig.errors import ConfigError
+
+MODEL_HELP = "logistic | xgboost (resistance); cox | xgb-cox | xgb-aft (pfs)"
+
+
+def _features(value: str):
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    return items[0] if len(items) == 1 else items
+
+
+def _print_summary(summary: dict) -> None:
+    if "auc" in summary:
+        lo, hi = summary["auc_ci"]
+        line = f"ROC AUC {summary['auc']:.3f} (95% CI {lo:.3f}-{hi:.3f})"
+        if "pr_auc" in summary:
+            line += (f", PR AUC {summary['pr_auc']:.3f}, Brier {summary['brier']:.3f}, "
+                     f"calibration slope {summary['calibration']['slope']:.2f}")
+    else:
+        lo, hi = summary["c_index_ci"]
+        line = (f"Harrell's C {summary['c_index']:.3f} (95% CI {lo:.3f}-{hi:.3f}), "
+                f"Uno's C {summary['uno_c']:.3f}")
+        if "integrated_brier" in summary:
+            line += f", integrated Brier {summary['integrated_brier']:.3f}"
+    typer.echo(f"{summary['model']}: n={summary['n']} patients, {summary['n_events']} events; "
+               f"{line}")
+    if summary.get("n_dropped_missing_outcome"):
+        typer.echo(f"  {summary['n_dropped_missing_outcome']} row(s) without outcome dropped")
+    if summary.get("excluded_outcome_columns"):
+        typer.echo(f"  outcome columns not used as covariates: "
+                   f"{', '.join(summary['excluded_outcome_columns'])}")
+    if "permutation_test" in summary:
+        pt = summary["permutation_test"]
+        typer.echo(f"  permutation test ({pt['n_permutations']} permutations): p = {pt['p']:.3f}")
+    s = summary["splits"]
+    typer.echo(f"  validation: {summary['validation']}; {s['n_repeats']}x{s['n_splits']}-fold "
+               f"outer, {s['inner_splits']}-fold inner, seed {s['seed']}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the modelling commands to ``app``."""
+
+    @app.command("evaluate")
+    def evaluate(
+        model: str = typer.Option(..., "--model", help=MODEL_HELP),
+        table: Optional[Path] = typer.Option(None, "--table", help="CSV or Parquet table"),
+        id_col: Optional[str] = typer.Option(None, "--id", help="patient id column (--table)"),
+        label: Optional[str] = typer.Option(None, "--label", help="binary 0/1 outcome column"),
+        time: Optional[str] = typer.Option(None, "--time", help="follow-up time column"),
+        event: Optional[str] = typer.Option(None, "--event", help="event 0/1 column"),
+        covariates: Optional[str] = typer.Option(
+            None, "--covariates", help="comma-separated covariates (default: all other columns)"),
+        store: Optional[Path] = typer.Option(None, "--store", help="DuckDB store"),
+        outcome: Optional[str] = typer.Option(None, "--outcome", help="resistance | pfs"),
+        features: str = typer.Option("combined", "--features",
+                                     help="clinical|morphology|genomic|multiplex|combined|all, "
+                                          "or comma-separated sets/columns"),
+        json_out: Optional[Path] = typer.Option(None, "--json", help="write the summary here"),
+        repeats: int = typer.Option(5, "--repeats", help="outer CV repeats"),
+        folds: int = typer.Option(5, "--folds", help="outer CV folds"),
+        inner_folds: int = typer.Option(3, "--inner-folds", help="inner CV folds"),
+        seed: int = typer.Option(0, "--seed"),
+        n_boot: int = typer.Option(1000, "--n-boot", help="bootstrap replicates for CIs"),
+        permutations: int = typer.Option(
+            0, "--permutations", help="add a permutation test (reruns the CV N times)"),
+    ) -> None:
+        """Nested cross-validation (internal validation) of a model on a table or the store."""
+        from immunodig.evaluation.tabular import Outcome, evaluate_table, read_table
+        from immunodig.evaluation.workflow import evaluate_store
+
+        cv = {"n_splits": folds, "n_repeats": repeats, "seed": seed, "n_boot": n_boot,
+              "inner_splits": inner_folds, "permutations": permutations}
+        if (table is None) == (store is None):
+            raise ConfigError("give exactly one of --table or --store")
+        if table is not None:
+            if id_col is None or (label is None) == (time is None or event is None):
+                raise ConfigError("--table needs --id and either --label or --time and --event")
+            cols = [c.strip() for c in covariates.split(",")] if covariates else None
+            summary, _ = evaluate_table(read_table(table), id_col,
+                                        Outcome(label=label, time=time, event=event), model,
+                                        cols, source=str(table), **cv)
+        else:
+            if outcome is None:
+                raise ConfigError("--store needs --outcome resistance|pfs")
+            summary = evaluate_store(store, outcome, _features(features), model, **cv)
+        _print_summary(summary)
+        if json_out is not None:
+            json_out.parent.mkdir(parents=True, exist_ok=True)
+            from immunodig.evaluation.results import json_safe
+
+            json_out.write_text(json.dumps(json_safe(summary), indent=2, default=str,
+                                           allow_nan=False))
+            typer.echo(f"  summary written to {json_out}")
+
+    @app.command("fit")
+    def fit(
+        store: Path = typer.Option(..., "--store", help="DuckDB store"),
+        outcome: str = typer.Option(..., "--outcome", help="resistance | pfs"),
+        features: str = typer.Option("combined", "--features", help="feature set(s)"),
+        model: str = typer.Option(..., "--model", help=MODEL_HELP),
+        out: Optional[Path] = typer.Option(None, "--out", help="model file (.joblib)"),
+        seed: int = typer.Option(0, "--seed"),
+    ) -> None:
+        """Fit a model on all patients and save it with its metadata (no validation: see
+        ``evaluate`` for the performance of this procedure)."""
+        from immunodig.evaluation.workflow import fit_store
+
+        out = out or Path(f"{model}_{outcome}_{features.replace(',', '+')}.joblib")
+        meta = fit_store(store, outcome, _features(features), model, out, seed=seed)
+        typer.echo(f"fitted {model} for {outcome} on {meta['n_patients']} patients "
+                   f"({len(meta['features'])} features) -> {meta['model_file']}")
+        typer.echo(f"  hyper-parameters (grouped CV): {meta['params']}")
+
+    @app.command("predict")
+    def predict(
+        model_file: Path = typer.Option(..., "--model", help="file written by `fit`"),
+        store: Optional[Path] = typer.Option(None, "--store", help="DuckDB store"),
+        table: Optional[Path] = typer.Option(None, "--table", help="CSV or Parquet table"),
+        id_col: str = typer.Option("patient_id", "--id", help="patient id column (--table)"),
+        out: Optional[Path] = typer.Option(None, "--out", help="CSV of predictions"),
+    ) -> None:
+        """Apply a saved model to the store's patients or to a table."""
+        from immunodig.evaluation.workflow import predict as run_predict
+
+        df = run_predict(model_file, store_path=store, table=table, id_col=id_col)
+        if out is not None:
+            df.to_csv(out, index=False)
+            typer.echo(f"{len(df)} predictions written to {out}")
+        else:
+            typer.echo(df.to_csv(index=False), nl=False)

@@ -1,0 +1,38 @@
+"""Honest small-cohort evaluation: nested CV, metrics, bootstrap CIs, paired comparisons.
+
+Every number produced here is **internal validation** (nested cross-validation in one cohort).
+"""
+
+from __future__ import annotations
+
+from immunodig.evaluation.bootstrap import bootstrap_metric, paired_difference
+from immunodig.evaluation.compare import compare_feature_sets
+from immunodig.evaluation.explain import cox_hazard_ratios, permutation_importance, shap_values
+from immunodig.evaluation.metrics import (
+    brier,
+    calibration,
+    calibration_curve,
+    harrell_c,
+    integrated_brier_score,
+    net_benefit,
+    pr_auc,
+    roc_auc,
+    time_dependent_auc,
+    uno_c,
+)
+from immunodig.evaluation.nested_cv import VALIDATION, CVResult, nested_cross_validate
+from immunodig.evaluation.permutation import permutation_test
+from immunodig.evaluation.plots import plot_calibration, plot_decision_curve
+from immunodig.evaluation.risk_groups import km_curves, plot_risk_groups, risk_group_summary
+from immunodig.evaluation.splits import grouped_splits, splits_key
+from immunodig.evaluation.tabular import Outcome, evaluate_table, read_table
+
+__all__ = [
+    "VALIDATION", "CVResult", "nested_cross_validate", "grouped_splits", "splits_key",
+    "bootstrap_metric", "paired_difference", "compare_feature_sets",
+    "roc_auc", "pr_auc", "brier", "calibration", "calibration_curve", "net_benefit",
+    "harrell_c", "uno_c", "time_dependent_auc", "integrated_brier_score",
+    "km_curves", "plot_risk_groups", "plot_calibration", "plot_decision_curve", "risk_group_summary",
+    "shap_values", "permutation_importance", "cox_hazard_ratios",
+    "Outcome", "evaluate_table", "read_table", "permutation_test",
+]

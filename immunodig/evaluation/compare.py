@@ -1,0 +1,70 @@
+"""Paired comparison of feature sets (e.g. clinical vs morphology vs combined) on identical splits.
+
+Every feature set is evaluated by :func:`nested_cross_validate` with the same patients, outcome
+and seed, hence the same outer partitions (checked through the splits key). The difference of
+each set's AUC / C-index from the reference set is bootstrapped on the same patient samples,
+so the interval accounts for the pairing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from immunodig.errors import ValidationError
+from immunodig.evaluation import metrics as M
+from immunodig.evaluation.bootstrap import bootstrap_metric, paired_difference
+from immunodig.evaluation.nested_cv import VALIDATION, CVResult, nested_cross_validate
+from immunodig.models.preprocessing import as_frame
+
+
+def compare_feature_sets(X, y, ids, feature_sets: dict[str, list[str]], model: str,
+                         reference: str | None = None, *, n_boot: int = 1000, seed: int = 0,
+                         **cv_kwargs) -> tuple[dict, dict[str, CVResult]]:
+    """Evaluate each feature set with the same splits and compare it with ``reference``.
+
+    Parameters
+    ----------
+    X : DataFrame
+        All candidate columns.
+    y, ids : arrays
+        Outcome and patient id per row.
+    feature_sets : dict
+        Name -> list of columns of ``X``.
+    model : str
+        Named model (see :data:`immunodig.models.MODELS`).
+    reference : str, optional
+        Set the others are compared with (default: the first).
+    n_boot, seed, **cv_kwargs
+        Bootstrap replicates, seed, and arguments of :func:`nested_cross_validate`.
+
+    Returns
+    -------
+    summary : dict
+        ``metric``, per-set estimate + CI, per-set paired difference from the reference + CI.
+    results : dict of CVResult
+    """
+    X = as_frame(X)
+    reference = reference or next(iter(feature_sets))
+    if reference not in feature_sets:
+        raise ValidationError("compare_feature_sets", [{
+            "row": None, "column": None, "check": f"reference set {reference!r} not given"}])
+    results = {name: nested_cross_validate(X[cols], y, ids, model, seed=seed, **cv_kwargs)
+               for name, cols in feature_sets.items()}
+    keys = {r.splits_key for r in results.values()}
+    assert len(keys) == 1, "feature sets were evaluated on different splits"
+    ref = results[reference]
+    metric = M.roc_auc if ref.task == "classification" else M.harrell_c
+    name = "auc" if ref.task == "classification" else "c_index"
+    y = ref.y
+    out = {"validation": VALIDATION, "model": model, "metric": name, "reference": reference,
+           "splits_key": keys.pop(), "n": int(len(np.unique(ref.ids))), "sets": {},
+           "differences": {}}
+    for set_name, res in results.items():
+        b = bootstrap_metric(metric, y, res.oof, ids, n_boot=n_boot, seed=seed)
+        out["sets"][set_name] = {name: b["estimate"], f"{name}_ci": b["ci"],
+                                 "n_features": len(feature_sets[set_name])}
+        if set_name != reference:
+            d = paired_difference(metric, y, res.oof, ref.oof, ids, n_boot=n_boot, seed=seed)
+            out["differences"][f"{set_name} - {reference}"] = {
+                "estimate": d["estimate"], "ci": d["ci"], "p_boot": d["p_boot"]}
+    return out, results

@@ -1,0 +1,150 @@
+"""Store-level workflows behind ``cli.py evaluate/fit/predict``: matrix -> CV/fit -> store.
+
+Each function is what one command does, so scripts and notebooks can call the same thing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from immunodig.errors import ConfigError
+from immunodig.evaluation.nested_cv import fit_final_model
+from immunodig.evaluation.results import frame_sha256, record_run
+from immunodig.evaluation.tabular import Outcome, evaluate_table, prepare_table
+from immunodig.models.matrix import OUTCOMES, feature_columns, model_matrix
+from immunodig.models.persistence import load_model, save_model
+from immunodig.models.registry import get_model
+from immunodig.provenance import file_sha256
+
+
+def store_outcome(outcome: str) -> Outcome:
+    """The outcome columns of a store matrix for ``resistance`` or ``pfs``."""
+    if outcome not in OUTCOMES:
+        raise ConfigError(f"unknown outcome {outcome!r}; choose one of {sorted(OUTCOMES)}")
+    if outcome == "resistance":
+        return Outcome(label="primary_resistance")
+    return Outcome(time="pfs_months", event="pfs_event")
+
+
+def _check_task(model: str, outcome: str) -> None:
+    task = get_model(model).task
+    if (task == "classification") != (outcome == "resistance"):
+        raise ConfigError(f"model {model!r} ({task}) does not fit outcome {outcome!r}: use "
+                          "logistic/xgboost for resistance, cox/xgb-cox/xgb-aft for pfs")
+
+
+def evaluate_store(store_path, outcome: str, features, model: str, *, n_splits: int = 5,
+                   n_repeats: int = 5, seed: int = 0, n_boot: int = 1000, record: bool = True,
+                   **cv_kwargs) -> dict:
+    """Nested CV on the store's model matrix; results recorded in the store (``model_runs``...)."""
+    _check_task(model, outcome)
+    matrix = model_matrix(store_path, features, outcome)
+    df = matrix.to_pandas()
+    summary, result = evaluate_table(df, "patient_id", store_outcome(outcome), model,
+                                     feature_columns(matrix), n_splits=n_splits,
+                                     n_repeats=n_repeats, seed=seed, n_boot=n_boot,
+                                     source="model matrix", **cv_kwargs)
+    feature_set = features if isinstance(features, str) else ",".join(features)
+    summary.update(outcome=outcome, feature_set=feature_set)
+    if record:
+        summary["model_run_id"] = record_run(
+            store_path, kind="evaluate", model=model, task=result.task, outcome=outcome,
+            feature_set=feature_set, features=result.feature_names,
+            settings={**result.settings, "n_boot": n_boot}, summary=summary,
+            data_sha256=frame_sha256(matrix), result=result)
+    return summary
+
+
+def fit_store(store_path, outcome: str, features, model: str, out: str | Path, *,
+              seed: int = 0, record: bool = True) -> dict:
+    """Fit a model on all patients of the store, save it with metadata, record the fit."""
+    _check_task(model, outcome)
+    matrix = model_matrix(store_path, features, outcome)
+    X, y, ids, notes = prepare_table(matrix.to_pandas(), "patient_id", store_outcome(outcome),
+                                     feature_columns(matrix), "model matrix")
+    pipe, params = fit_final_model(X, y, ids, model, seed=seed)
+    feature_set = features if isinstance(features, str) else ",".join(features)
+    data_sha = frame_sha256(matrix)
+    meta = {"model": model, "task": get_model(model).task, "outcome": outcome,
+            "feature_set": feature_set, "features": [str(c) for c in X.columns],
+            "params": {k: (v.item() if isinstance(v, np.generic) else v)
+                       for k, v in params.items()},
+            "n_patients": int(len(np.unique(ids))),
+            "n_events": int((y["event"] if y.dtype.names else y).sum()),
+            "data_sha256": data_sha, "seed": seed, **notes}
+    path = save_model(pipe, out, meta)
+    meta["model_file"] = str(path)
+    if record:
+        meta["model_run_id"] = record_run(
+            store_path, kind="fit", model=model, task=meta["task"], outcome=outcome,
+            feature_set=feature_set, features=meta["features"],
+            settings={"seed": seed, "params": meta["params"]},
+            summary={**meta, "n": meta["n_patients"], "validation": "none (fitted model)"},
+            data_sha256=data_sha, model_file=str(path), model_sha256=file_sha256(path))
+    return meta
+
+
+def predict(model_file, *, store_path=None, table=None, id_col: str = "patient_id"
+            ) -> pd.DataFrame:
+    """Apply a saved model to the store's patients or a table.
+
+    Returns a frame ``patient_id, prediction`` (probability of resistance, or PFS risk score with
+    higher = earlier progression, per the model's task).
+    """
+    from immunodig.evaluation.tabular import read_table
+
+    pipe, meta = load_model(model_file)
+    if (store_path is None) == (table is None):
+        raise ConfigError("give exactly one of --store or --table")
+    if store_path is not None:
+        df = model_matrix(store_path, meta["features"], meta["outcome"]).to_pandas()
+        id_col = "patient_id"
+    else:
+        df = read_table(table) if not isinstance(table, pd.DataFrame) else table
+    missing = [c for c in meta["features"] if c not in df.columns]
+    if missing:
+        raise ConfigError(f"{len(missing)} feature column(s) the model was fitted on are "
+                          f"missing: {missing[:10]}")
+    if id_col not in df.columns:
+        raise ConfigError(f"id column {id_col!r} not found")
+    X = df[meta["features"]]
+    pred = (pipe.predict_proba(X)[:, 1] if meta["task"] == "classification"
+            else pipe.predict(X))
+    kind = "probability" if meta["task"] == "classification" else "risk_score"
+    return pd.DataFrame({"patient_id": df[id_col].astype(str), "prediction": pred,
+                         "prediction_type": kind})
+
+
+def compare_store(store_path, outcome: str, model: str,
+                  feature_sets=("clinical", "morphology", "combined"), reference: str = "clinical",
+                  *, n_splits: int = 5, n_repeats: int = 5, seed: int = 0, n_boot: int = 1000,
+                  **cv_kwargs) -> dict:
+    """AUC (resistance) or C-index (PFS) with CIs for each feature set of the store, on identical
+    splits, with the paired difference from ``reference`` (what ``cli.py demo`` prints).
+
+    Feature sets without any column in the store (e.g. no genomic data imported) are skipped and
+    listed under ``skipped``.
+    """
+    from immunodig.evaluation.compare import compare_feature_sets
+
+    _check_task(model, outcome)
+    target = store_outcome(outcome)
+    matrix = model_matrix(store_path, list(dict.fromkeys(feature_sets)), outcome)
+    sets, skipped = {}, []
+    for name in feature_sets:
+        cols = feature_columns(model_matrix(store_path, name, outcome))
+        if cols:
+            sets[name] = cols
+        else:
+            skipped.append(name)
+    if reference not in sets:
+        reference = next(iter(sets))
+    X, y, ids, notes = prepare_table(matrix.to_pandas(), "patient_id", target,
+                                     feature_columns(matrix), "model matrix")
+    out, _ = compare_feature_sets(X, y, ids, sets, model, reference, n_boot=n_boot, seed=seed,
+                                  n_splits=n_splits, n_repeats=n_repeats, **cv_kwargs)
+    out.update(outcome=outcome, skipped=skipped, **notes)
+    return out

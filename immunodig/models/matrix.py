@@ -1,0 +1,208 @@
+"""The patient-level model matrix, read from the store.
+
+One row per patient of the ``outcomes`` table. Columns: ``patient_id``, the outcome
+(``primary_resistance`` or ``pfs_months`` + ``pfs_event``; nulls kept, they are dropped and
+counted by the evaluation), then the features of the requested sets:
+
+- ``clinical``: ``age_years, sex, primary_side, ras_status, braf_status, lynch, ecog,
+  ici_regimen, treatment_line`` (baseline only: ``best_response`` is an outcome and is never a
+  covariate);
+- ``morphology``: every feature of ``patient_features_long`` whose catalogue ``stage`` is
+  ``tissue``, ``nuclei``, ``structures`` or ``spatial``, aggregated over the patient's H&E slides
+  as the view documents (area-weighted mean by default; see ``docs/features.md``);
+- ``genomic``: one column ``gen_<feature>`` per feature of the ``genomic`` table;
+- ``multiplex``: one column ``mx_<marker>_<compartment>_per_mm2`` per density of the
+  ``multiplex`` table, plus the slide features of catalogue stage ``ihc`` (computed on the
+  patient's IHC slides);
+- ``combined``: clinical + morphology; ``all``: every set.
+
+Missing values stay missing (null): imputation is fitted inside cross-validation.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import polars as pl
+
+from immunodig.errors import ConfigError, ValidationError
+
+CLINICAL_COLUMNS: tuple[str, ...] = (
+    "age_years", "sex", "primary_side", "ras_status", "braf_status", "lynch", "ecog",
+    "ici_regimen", "treatment_line",
+)
+MORPHOLOGY_STAGES: tuple[str, ...] = ("tissue", "nuclei", "structures", "spatial")
+FEATURE_SETS: dict[str, tuple[str, ...]] = {
+    "clinical": ("clinical",),
+    "morphology": ("morphology",),
+    "genomic": ("genomic",),
+    "multiplex": ("multiplex",),
+    "combined": ("clinical", "morphology"),
+    "all": ("clinical", "morphology", "genomic", "multiplex"),
+}
+OUTCOMES: dict[str, tuple[str, ...]] = {
+    "resistance": ("primary_resistance",),
+    "pfs": ("pfs_months", "pfs_event"),
+}
+_SAFE = re.compile(r"[^A-Za-z0-9_]+")
+
+_BASE_SQL = """
+select o.patient_id, o.primary_resistance, o.pfs_months, o.pfs_event,
+       c.age_years, c.sex, c.primary_side, c.ras_status, c.braf_status, c.lynch, c.ecog,
+       t.ici_regimen, t.treatment_line
+from outcomes o
+left join clinical c on c.patient_id = o.patient_id
+left join treatments t on t.patient_id = o.patient_id
+order by o.patient_id
+"""
+_STAGE_SQL = """
+with catalog as (
+    select name, stage from feature_catalog
+    qualify row_number() over (partition by name order by version desc) = 1
+)
+select p.patient_id, p.feature, p.value
+from patient_features_long p
+join catalog c on c.name = p.feature
+where list_contains($stages, c.stage)
+"""
+_GENOMIC_SQL = "select patient_id, feature, value from genomic"
+_MULTIPLEX_SQL = "select patient_id, marker, compartment, density_per_mm2 from multiplex"
+
+
+def _safe(name: str) -> str:
+    return _SAFE.sub("_", name).strip("_").lower()
+
+
+def _wide(long: pl.DataFrame, prefix: str = "", suffix: str = "") -> pl.DataFrame:
+    if long.is_empty():
+        return pl.DataFrame({"patient_id": []}, schema={"patient_id": pl.Utf8})
+    long = long.with_columns(
+        pl.col("feature").map_elements(lambda f: f"{prefix}{_safe(f)}{suffix}",
+                                       return_dtype=pl.Utf8),
+        pl.col("value").cast(pl.Float64))
+    return long.pivot(on="feature", index="patient_id", values="value",
+                      aggregate_function="mean").sort("patient_id")
+
+
+def _part(store_path: str | Path, part: str) -> pl.DataFrame:
+    from immunodig.store import query
+
+    if part == "morphology":
+        return _wide(query(store_path, _STAGE_SQL, {"stages": list(MORPHOLOGY_STAGES)}))
+    if part == "genomic":
+        return _wide(query(store_path, _GENOMIC_SQL), prefix="gen_")
+    if part == "multiplex":
+        mx = query(store_path, _MULTIPLEX_SQL).select(
+            "patient_id",
+            pl.concat_str([pl.col("marker"), pl.col("compartment")], separator="_")
+            .alias("feature"),
+            pl.col("density_per_mm2").alias("value"))
+        ihc = _wide(query(store_path, _STAGE_SQL, {"stages": ["ihc"]}))
+        return _wide(mx, prefix="mx_", suffix="_per_mm2").join(ihc, on="patient_id",
+                                                             how="full", coalesce=True)
+    raise ConfigError(f"unknown feature part {part!r}")
+
+
+def _resolve(features) -> tuple[list[str], list[str]]:
+    """Feature-set names -> (parts, explicit column names)."""
+    items = [features] if isinstance(features, str) else list(features)
+    parts, columns = [], []
+    for item in items:
+        if item in FEATURE_SETS:
+            parts += [p for p in FEATURE_SETS[item] if p not in parts]
+        else:
+            columns.append(item)
+    if not parts and not columns:
+        raise ConfigError(f"no features requested; choose sets from {sorted(FEATURE_SETS)}")
+    return parts, columns
+
+
+def feature_columns(matrix: pl.DataFrame) -> list[str]:
+    """The feature columns of a model matrix (everything but the id and outcome columns)."""
+    reserved = {"patient_id", *(c for cols in OUTCOMES.values() for c in cols)}
+    return [c for c in matrix.columns if c not in reserved]
+
+
+def model_matrix(store_path: str | Path, features="combined", outcome: str = "resistance",
+                 ) -> pl.DataFrame:
+    """Return the patient-level model matrix, validated by a pandera schema.
+
+    Parameters
+    ----------
+    store_path : str or Path
+        The ``.duckdb`` store (opened read-only).
+    features : str or list of str
+        A set name of :data:`FEATURE_SETS`, or a list of set names and/or column names
+        (a column name needs the set that provides it, e.g. ``["clinical", "gen_tmb"]`` is
+        clinical + that one genomic column; a bare column is looked up in all sets).
+    outcome : {"resistance", "pfs"}
+        Which outcome columns to include.
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per patient with an ``outcomes`` row.
+
+    Examples
+    --------
+    >>> from immunodig.models import model_matrix
+    >>> df = model_matrix("cohort.duckdb", "combined", "pfs")   # doctest: +SKIP
+    """
+    from immunodig.store import query
+
+    if outcome not in OUTCOMES:
+        raise ConfigError(f"unknown outcome {outcome!r}; choose one of {sorted(OUTCOMES)}")
+    parts, explicit = _resolve(features)
+    base = query(store_path, _BASE_SQL)
+    frame = base.select("patient_id", *OUTCOMES[outcome])
+    tables = {"clinical": base.select("patient_id", *CLINICAL_COLUMNS)}
+    for part in (parts if not explicit else ["morphology", "genomic", "multiplex"]):
+        if part != "clinical":
+            tables[part] = _part(store_path, part)
+    columns_of = {p: [c for c in t.columns if c != "patient_id"] for p, t in tables.items()}
+    keep = list(dict.fromkeys(c for p in parts for c in columns_of[p]))
+    available = {c for cols in columns_of.values() for c in cols}
+    missing = [c for c in explicit if c not in available]
+    if missing:
+        raise ConfigError(f"feature(s) {missing} not in the store; see feature_catalog, "
+                          "genomic and multiplex tables for available names")
+    keep += [c for c in explicit if c not in keep]
+    for table in tables.values():
+        cols = [c for c in table.columns if c in keep and c not in frame.columns]
+        if cols:
+            frame = frame.join(table.select("patient_id", *cols), on="patient_id", how="left")
+    return validate_matrix(frame.select("patient_id", *OUTCOMES[outcome], *keep), outcome)
+
+
+def validate_matrix(frame: pl.DataFrame, outcome: str) -> pl.DataFrame:
+    """Validate a model matrix with pandera; raise ``ValidationError`` without cell values."""
+    import pandera.polars as pa
+
+    checks: dict[str, pa.Column] = {
+        "patient_id": pa.Column(pl.Utf8, nullable=False, unique=True),
+    }
+    if outcome == "resistance":
+        checks["primary_resistance"] = pa.Column(int, pa.Check.isin([0, 1]), nullable=True,
+                                                 coerce=True)
+    else:
+        checks["pfs_months"] = pa.Column(pl.Float64, pa.Check.ge(0), nullable=True, coerce=True)
+        checks["pfs_event"] = pa.Column(int, pa.Check.isin([0, 1]), nullable=True, coerce=True)
+    categorical = {"sex": ["F", "M"], "primary_side": ["left", "right", "rectum"],
+                   "ras_status": ["wt", "mut"], "braf_status": ["wt", "mut"],
+                   "ici_regimen": ["anti-PD-1", "anti-PD-1+anti-CTLA-4", "other"]}
+    for col in feature_columns(frame):
+        if col in categorical:
+            checks[col] = pa.Column(pl.Utf8, pa.Check.isin(categorical[col]), nullable=True)
+        elif col == "best_response":
+            raise ConfigError("best_response is an outcome and cannot be a covariate")
+        else:
+            checks[col] = pa.Column(pl.Float64, nullable=True, coerce=True)
+    schema = pa.DataFrameSchema(checks, strict=True)
+    try:
+        return schema.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+        problems = [{"row": None, "column": str(r.get("column")), "check": str(r.get("check"))}
+                    for r in cases.select("column", "check").unique().to_dicts()]
+        raise ValidationError("model matrix", problems) from None
