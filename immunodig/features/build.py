@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from immunodig import __version__
 from immunodig.config import BuildConfig
+from immunodig.errors import ModelFileError
 from immunodig.features.discovery import discover_slides, make_jobs, read_slide_manifest
 from immunodig.features.slide_job import RunContext, SlideJob, SlideOutcome, run_slide_job
 from immunodig.progress import progress
@@ -53,15 +54,17 @@ def default_work_dir(store_path: str | Path) -> Path:
 
 def model_hashes(cfg: BuildConfig) -> dict[str, str]:
     """Content hash of every model file the config uses (part of the run key)."""
-    from immunodig.tissue import resolve_tissue_model
+    from immunodig.tissue import default_model_path
 
-    hashes = {"tissue": file_sha256(resolve_tissue_model(cfg.tissue_model))}
+    files = {"tissue": Path(cfg.tissue_model or default_model_path())}
     if cfg.nuclei_backend is not None:
         from immunodig.nuclei import model_files
 
-        for role, path in model_files(cfg).items():
-            hashes[role] = file_sha256(path)
-    return hashes
+        files.update(model_files(cfg))
+    missing = [f"{role}: {path}" for role, path in files.items() if not Path(path).is_file()]
+    if missing:
+        raise ModelFileError(f"model file(s) not found: {'; '.join(missing)}")
+    return {role: file_sha256(path) for role, path in files.items()}
 
 
 def build_features(
@@ -74,6 +77,7 @@ def build_features(
     workers: int = 1,
     executor: str = "local",
     slurm: SlurmOptions | None = None,
+    pseudonym_key: bytes | None = None,
     show_progress: bool = True,
 ) -> BuildSummary:
     """Process slides and load their features into the store.

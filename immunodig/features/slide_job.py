@@ -159,10 +159,14 @@ def _process(slide, job: SlideJob, ctx: RunContext, folder: Path) -> None:
 
 def _classify(slide, grid: pl.DataFrame, stain: str, ctx: RunContext) -> pl.DataFrame:
     """Tile QC and tissue classes (H&E); IHC slides get QC only."""
-    from immunodig.tissue import classify_tiles, load_tissue_classifier
+    if stain != "HE":
+        from immunodig.slides.quality import assess_tiles
 
-    classifier = load_tissue_classifier(ctx.cfg.tissue_model) if stain == "HE" else None
-    return classify_tiles(slide, grid, classifier, num_workers=ctx.tile_loader_workers)
+        return assess_tiles(slide, grid, ctx.cfg.target_mpp, ctx.cfg.tile_size_px)
+    from immunodig.tissue.inference import classify_tiles
+
+    return classify_tiles(str(slide.path), grid, ctx.cfg.tissue_model, mpp=ctx.cfg.mpp_override,
+                          num_workers=ctx.tile_loader_workers)
 
 
 def _nuclei(slide, tiles: pl.DataFrame, stain: str, ctx: RunContext,

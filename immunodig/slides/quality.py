@@ -14,6 +14,7 @@ Flags, each with a documented threshold:
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 
 BLUR_MIN_VARIANCE = 15.0
 PEN_MAX_FRACTION = 0.10
@@ -60,3 +61,27 @@ def tile_quality(rgb: np.ndarray) -> dict[str, object]:
         "qc_pass": reason is None,
         "qc_reason": reason,
     }
+
+
+def assess_tiles(slide, grid: pl.DataFrame, target_mpp: float, tile_size_px: int) -> pl.DataFrame:
+    """Read every tile not flagged ``qc_background`` and add the QC columns to ``grid``.
+
+    Used where no classifier runs (IHC slides); the tissue classifier's inference engine computes
+    the same flags on the pixels it reads.
+    """
+    rows = []
+    for x, y, background in grid.select("x_px", "y_px", "qc_background").iter_rows():
+        if background:
+            rows.append({"qc_blur": None, "qc_pen": False, "qc_white_fraction": None,
+                         "qc_pass": False, "qc_reason": "background"})
+        else:
+            rows.append(tile_quality(slide.read(x, y, (tile_size_px, tile_size_px), target_mpp)))
+    qc = pl.DataFrame(rows, schema={"qc_blur": pl.Float64, "qc_pen": pl.Boolean,
+                                    "qc_white_fraction": pl.Float64, "qc_pass": pl.Boolean,
+                                    "qc_reason": pl.Utf8})
+    from immunodig.vocab import KATHER_CLASSES
+
+    return pl.concat([grid, qc], how="horizontal").with_columns(
+        *(pl.lit(None, pl.Float32).alias(f"prob_{c}") for c in KATHER_CLASSES),
+        pl.lit(None, pl.Utf8).alias("pred_class"),
+    )
