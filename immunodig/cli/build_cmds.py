@@ -93,7 +93,8 @@ def register(app: typer.Typer) -> None:
 
         counts = ingest_work_dir(store, work_dir or default_work_dir(store))
         typer.echo(f"ingested {counts['complete']} complete and {counts['failed']} failed slide "
-                   f"folders; {counts['in_progress']} still in progress")
+                   f"folders; {counts['damaged']} damaged (recorded as corrupt; rerun "
+                   f"build-features); {counts['in_progress']} still in progress")
 
     @app.command("status")
     def status_cmd(

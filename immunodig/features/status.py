@@ -32,19 +32,27 @@ def ingest_work_dir(store_path: str | Path, work_dir: str | Path) -> dict[str, i
     """Load every finished or failed per-slide folder of ``work_dir`` into the store.
 
     Used after a Slurm array whose submitting process did not wait, or after an interrupted
-    run. Returns counts of folders ingested per state.
+    run. A folder whose files no longer match its manifest is recorded as a ``corrupt``
+    failure (rebuild it with ``build-features``). Returns counts of folders per state.
     """
     from immunodig.features.catalog import catalog
-    from immunodig.store import Store
+    from immunodig.store import SlideDirError, Store
 
     scan = scan_work_dir(work_dir)
-    counts = {"complete": 0, "failed": 0, "in_progress": 0}
+    counts = {"complete": 0, "failed": 0, "in_progress": 0, "damaged": 0}
     with Store.open(store_path) as store:
         store.sync_feature_catalog(catalog().values())
-        for slide_id, state in scan.select("slide_id", "state").iter_rows():
-            counts[state] += 1
-            if state != "in_progress":
+        for slide_id, state, run_id in scan.iter_rows():
+            if state == "in_progress":
+                counts[state] += 1
+                continue
+            try:
                 store.ingest_slide_dir(Path(work_dir) / slide_id)
+                counts[state] += 1
+            except SlideDirError as exc:  # truncated after its manifest was written
+                counts["damaged"] += 1
+                store.record_failure(slide_id=slide_id, run_id=run_id or "unknown",
+                                     reason="corrupt", message=str(exc))
     return counts
 
 
