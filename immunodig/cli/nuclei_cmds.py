@@ -1,0 +1,138 @@
+"""Nuclei commands: eval-nuclei, eval-lymphocytes, train-cell-classifier, validate-ihc."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+
+def _dump(result: dict[str, Any], out: Optional[Path]) -> None:
+    def clean(v: Any) -> Any:
+        if isinstance(v, float) and math.isnan(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [clean(x) for x in v]
+        return v
+
+    text = json.dumps(clean(result), indent=1, default=float)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the nuclei commands to ``app``."""
+
+    @app.command("eval-nuclei")
+    def eval_nuclei_cmd(
+        folder: Annotated[Path, typer.Argument(help="MoNuSeg-style folder: <id>.tif + <id>.xml.")],
+        backend: Annotated[Optional[str], typer.Option(help="classical | cellpose | torchscript (default: build-features' default).")] = None,
+        model: Annotated[Optional[str], typer.Option(help="Model file / cellpose built-in name for the backend.")] = None,
+        json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the full result as JSON.")] = None,
+    ) -> None:
+        """Nucleus segmentation quality: Dice, AJI and PQ per image and overall."""
+        from immunodig.nuclei.datasets import read_monuseg
+        from immunodig.nuclei.segmentation_eval import evaluate_segmenter
+        from immunodig.nuclei.segmenter import get_segmenter
+
+        res = evaluate_segmenter(read_monuseg(folder), get_segmenter(backend, model))
+        for r in res["per_image"]:
+            typer.echo(f"{r['image_id']}: AJI {r['aji']:.3f}  Dice {r['dice']:.3f}  PQ {r['pq']:.3f}  ({r['n_pred']} / {r['n_true']} nuclei)")
+        typer.echo(f"overall ({res['backend']}, {res['n_images']} images): AJI {res['aji']:.3f}  Dice {res['dice']:.3f}  PQ {res['pq']:.3f}")
+        _dump(res, json_out)
+
+    @app.command("eval-lymphocytes")
+    def eval_lymphocytes_cmd(
+        folder: Annotated[Path, typer.Argument(help="CRCHistoPhenotypes-style folder: imgN/imgN.bmp + imgN_<class>.mat.")],
+        model: Annotated[Optional[Path], typer.Option(help="Cell classifier file (default: the shipped model).")] = None,
+        method: Annotated[str, typer.Option(help="pipeline (segmenter + classifier, as build-features) | detector (the classifier's own detections).")] = "pipeline",
+        backend: Annotated[Optional[str], typer.Option(help="Segmenter for --method pipeline.")] = None,
+        mpp: Annotated[float, typer.Option(help="µm/px of the images.")] = 0.55,
+        json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the full result as JSON.")] = None,
+    ) -> None:
+        """Inflammatory-cell (lymphocyte) detection: precision, recall, F1 and class confusion."""
+        import torch
+
+        from immunodig.errors import ConfigError
+        from immunodig.nuclei.cell_classifier import load_cell_classifier
+        from immunodig.nuclei.datasets import read_crchistophenotypes
+        from immunodig.nuclei.lymphocyte_eval import evaluate_lymphocytes
+        from immunodig.nuclei.segmenter import get_segmenter
+
+        if method not in ("detector", "pipeline"):
+            raise ConfigError(f"--method {method!r}: choose detector or pipeline")
+        torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
+        clf = load_cell_classifier(model)
+        seg = get_segmenter(backend) if method == "pipeline" else None
+        res = evaluate_lymphocytes(read_crchistophenotypes(folder, mpp), clf, seg)
+        res["method"] = method
+        typer.echo(f"inflammatory ({res['match_radius_um']:g} µm match radius, {len(res['per_image'])} images): "
+                   f"precision {res['precision']:.3f}  recall {res['recall']:.3f}  F1 {res['f1']:.3f}")
+        conf = res["confusion"]
+        typer.echo("confusion (rows ground truth, columns predicted): " + ", ".join(conf["columns_predicted"]))
+        for name, row in zip(conf["rows_ground_truth"], conf["counts"]):
+            typer.echo(f"  {name:>14}: {row}")
+        _dump(res, json_out)
+
+    @app.command("train-cell-classifier")
+    def train_cell_classifier_cmd(
+        folder: Annotated[Path, typer.Argument(help="CRCHistoPhenotypes-style folder.")],
+        out: Annotated[Path, typer.Option(help="Model file to write.")],
+        kind: Annotated[str, typer.Option(help="gbm (gradient boosting, the shipped kind; write a .pkl) | cnn (small FCN; write a .pt).")] = "gbm",
+        steps: Annotated[int, typer.Option(help="Training steps of the cnn kind (batches of 8 crops).")] = 1500,
+        mpp: Annotated[float, typer.Option(help="µm/px of the images.")] = 0.55,
+        licence: Annotated[str, typer.Option(help="Licence of the training data, stored in the model.")] = "CRCHistoPhenotypes: research purpose only (Sirinukunwattana et al., IEEE TMI 2016)",
+        seed: Annotated[int, typer.Option()] = 0,
+    ) -> None:
+        """Train the cell classifier / lymphocyte detector on centre-point annotations."""
+        from immunodig.errors import ConfigError
+        from immunodig.nuclei.cell_classifier import CellNetClassifier
+        from immunodig.nuclei.datasets import read_crchistophenotypes
+        from immunodig.nuclei.nucleus_gbm import NucleusGBMClassifier
+
+        suffix = {"gbm": ".pkl", "cnn": ".pt"}.get(kind)
+        if suffix is None or out.suffix != suffix:
+            raise ConfigError(f"--kind {kind!r} with --out {out.name}: use --kind gbm with a .pkl file or --kind cnn with a .pt file")
+        images = read_crchistophenotypes(folder, mpp)
+        if kind == "gbm":
+            model = NucleusGBMClassifier().fit(images, seed=seed)
+        else:
+            model = CellNetClassifier().fit(images, steps=steps, seed=seed, log_every=max(1, steps // 10))
+        model.save(out, training_data=str(folder.name), training_data_licence=licence)
+        typer.echo(f"wrote {out}")
+
+    @app.command("validate-ihc")
+    def validate_ihc_cmd(
+        store: Annotated[Path, typer.Option(help="DuckDB store.")],
+        he_feature: Annotated[str, typer.Option(help="H&E lymphocyte density feature.")] = "til_density_tumour_region_per_mm2",
+        ihc_feature: Annotated[str, typer.Option(help="IHC density feature.")] = "cd3_density_tumour_region_per_mm2",
+        json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the result as JSON.")] = None,
+    ) -> None:
+        """Per patient, H&E lymphocyte density against IHC CD3 density (Spearman rho)."""
+        import duckdb
+
+        from immunodig.errors import StoreError
+        from immunodig.nuclei.ihc import validate_ihc
+
+        if not store.exists():
+            raise StoreError(f"{store}: store not found; run build-features first")
+        con = duckdb.connect(str(store), read_only=True)
+        try:
+            long = con.execute(
+                "select s.patient_id, f.feature, avg(f.value) as value "
+                "from slide_features_current f join slides s on s.slide_id = f.slide_id "
+                "where f.feature in ($he, $ihc) and f.value is not null and not isnan(f.value) "
+                "and s.patient_id is not null group by 1, 2",
+                {"he": he_feature, "ihc": ihc_feature},
+            ).pl()
+        finally:
+            con.close()
+        res = validate_ihc(long, he_feature, ihc_feature)
+        typer.echo(f"{res['n_patients']} patients with both: Spearman rho {res['spearman_rho']:.3f} (p = {res['p_value']:.3g})")
+        _dump(res, json_out)

@@ -1,0 +1,228 @@
+"""Nuclei over a whole slide: blocks of QC-passed tiles, overlap, de-duplication, streaming Parquet.
+
+The tile grid (edge ``T = cfg.tile_size_um``) is grouped into blocks of ``block_tiles`` x
+``block_tiles`` cells. Each block is read at ``cfg.nuclei_mpp`` with ``overlap_um`` of context on
+every side, segmented, measured and classified. A nucleus is kept by the block whose core contains
+its centroid, and only when that centroid lies in a QC-passed tile: block cores partition the
+plane, so no nucleus is counted twice, and the overlap (larger than any nucleus) means no kept
+nucleus is cut by the read window. Nuclei touching the outer edge of a read are dropped (their
+centroid always lies in the overlap, which the neighbouring block owns). Rows are streamed to
+``nuclei.parquet`` with a ``pyarrow.parquet.ParquetWriter`` in row groups, so memory stays bounded
+by one block and one row group.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from immunodig.config import BuildConfig
+from immunodig.nuclei.morphology import MORPHOLOGY_COLUMNS, measure_nuclei
+
+#: Columns of ``nuclei.parquet`` in order (docs/architecture.md).
+NUCLEI_SCHEMA_COLUMNS: tuple[str, ...] = (
+    "x_um", "y_um", "x_px", "y_px", "area_um2", "perimeter_um", "eccentricity", "solidity",
+    "circularity", "h_od_mean", "e_od_mean", "texture_contrast", "texture_homogeneity",
+    "tissue_class", "cell_class", "cell_prob",
+)
+
+
+def nuclei_schema():
+    """pyarrow schema of ``nuclei.parquet``."""
+    import pyarrow as pa
+
+    fields = [pa.field(c, pa.float64()) for c in ("x_um", "y_um", "x_px", "y_px")]
+    fields += [pa.field(c, pa.float32()) for c in MORPHOLOGY_COLUMNS[2:]]
+    fields += [pa.field("tissue_class", pa.string()), pa.field("cell_class", pa.string()), pa.field("cell_prob", pa.float32())]
+    return pa.schema(fields)
+
+
+def get_cell_classifier(cfg: BuildConfig):
+    """Cell classifier named by ``cfg.extra["cell_classifier"]``: ``"rule"``, a model path, or
+    absent = the shipped default (gradient-boosting, :mod:`immunodig.nuclei.nucleus_gbm`)."""
+    from immunodig.nuclei.cell_classifier import RuleCellClassifier, load_cell_classifier
+
+    choice = cfg.extra.get("cell_classifier")
+    if choice == "rule":
+        return RuleCellClassifier()
+    return load_cell_classifier(choice)
+
+
+def model_files(cfg: BuildConfig) -> dict[str, Path]:
+    """Model files the nuclei stage of ``cfg`` reads, by role (for the run key's hashes)."""
+    from immunodig.nuclei.cell_classifier import default_model_path
+
+    files: dict[str, Path] = {}
+    if cfg.nuclei_model is not None and Path(cfg.nuclei_model).exists():
+        files["nuclei"] = Path(cfg.nuclei_model)
+    choice = cfg.extra.get("cell_classifier")
+    if choice != "rule":
+        files["cell_classifier"] = Path(choice) if choice else default_model_path()
+    return files
+
+
+def segment_region(rgb: np.ndarray, mpp: float, segmenter: Any, classifier: Any) -> dict[str, np.ndarray]:
+    """Segment, measure and classify the nuclei of one image (all nuclei, no de-duplication).
+
+    Returns the morphology columns plus ``cell_class``, ``cell_prob`` and ``touches_edge``.
+    """
+    from immunodig.nuclei.cell_classifier import RuleCellClassifier
+
+    labels = segmenter.segment(rgb, mpp)
+    morph = measure_nuclei(rgb, labels, mpp)
+    n = len(morph["x_px"])
+    if isinstance(classifier, RuleCellClassifier):
+        cls, prob = classifier.classify(morph)
+    elif n:
+        cls, prob = classifier.classify_nuclei(rgb, labels, mpp)
+    else:
+        cls, prob = np.zeros(0, dtype=str), np.zeros(0)
+    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    touches = np.zeros(n + 1, dtype=bool)
+    touches[edge] = True
+    return {**morph, "cell_class": np.asarray(cls, dtype=str), "cell_prob": np.asarray(prob, dtype=float), "touches_edge": touches[1:]}
+
+
+def segment_slide(
+    slide: Any,
+    tiles: Any,
+    cfg: BuildConfig,
+    out_path: str | Path,
+    segmenter: Any = None,
+    classifier: Any = None,
+    overlap_um: float = 16.0,
+    block_tiles: int = 4,
+    row_group_size: int = 100_000,
+) -> int:
+    """Segment the nuclei of every QC-passed tile of a slide into ``out_path`` (Parquet).
+
+    Parameters
+    ----------
+    slide : immunodig.slides.Slide
+        Anything with ``read(x_px, y_px, size_px, mpp)`` and ``mpp`` (and optionally ``mpp_x``,
+        ``mpp_y``).
+    tiles : polars.DataFrame
+        The slide's tile table (``x_um, y_um, qc_pass, pred_class``).
+    cfg : BuildConfig
+        ``nuclei_backend``, ``nuclei_model``, ``nuclei_mpp``, ``tile_size_um``, ``extra``.
+    out_path : path
+        Written atomically (temporary name, then ``os.replace``).
+    segmenter, classifier : optional
+        Override the ones ``cfg`` names.
+    overlap_um : float
+        Context read around each block; must exceed the largest nucleus diameter.
+    block_tiles : int
+        Tiles per block edge.
+
+    Returns
+    -------
+    int
+        Number of nuclei written.
+    """
+    import pyarrow.parquet as pq
+
+    from immunodig.nuclei.segmenter import get_segmenter
+
+    segmenter = segmenter or get_segmenter(cfg.nuclei_backend, cfg.nuclei_model)
+    classifier = classifier if classifier is not None else get_cell_classifier(cfg)
+    mpp = cfg.nuclei_mpp
+    out_path = Path(out_path)
+    tmp = out_path.with_name(out_path.name + ".tmp")
+    schema = nuclei_schema()
+    buffer: list[dict[str, np.ndarray]] = []
+    buffered = written = 0
+    mpp_x = float(getattr(slide, "mpp_x", slide.mpp))
+    mpp_y = float(getattr(slide, "mpp_y", slide.mpp))
+    with pq.ParquetWriter(tmp, schema) as writer:
+        for block in iter_blocks(slide, tiles, cfg.tile_size_um, mpp, overlap_um, block_tiles):
+            res = segment_region(block.rgb, mpp, segmenter, classifier)
+            x_um, y_um = block.to_um(res["x_px"], res["y_px"])
+            keep, tclass = block.owned(x_um, y_um, res["touches_edge"])
+            if not keep.any():
+                continue
+            chunk = {c: res[c][keep] for c in MORPHOLOGY_COLUMNS[2:]}
+            chunk.update(
+                x_um=x_um[keep], y_um=y_um[keep], x_px=x_um[keep] / mpp_x, y_px=y_um[keep] / mpp_y,
+                tissue_class=tclass[keep], cell_class=res["cell_class"][keep], cell_prob=res["cell_prob"][keep],
+            )
+            buffer.append(chunk)
+            buffered += int(keep.sum())
+            if buffered >= row_group_size:
+                written += _flush(writer, buffer, schema)
+                buffer, buffered = [], 0
+        written += _flush(writer, buffer, schema)
+    os.replace(tmp, out_path)
+    return written
+
+
+@dataclass
+class Block:
+    """One read window: ``rgb`` at ``mpp`` with top-left ``origin_um``; owns the cells of ``key``."""
+
+    rgb: np.ndarray
+    mpp: float
+    origin_um: tuple[float, float]
+    key: tuple[int, int]
+    block_tiles: int
+    tile_um: float
+    tile_class: dict[tuple[int, int], Any]
+
+    def to_um(self, x_px: np.ndarray, y_px: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Pixel coordinates of the read -> slide µm."""
+        return self.origin_um[0] + np.asarray(x_px) * self.mpp, self.origin_um[1] + np.asarray(y_px) * self.mpp
+
+    def owned(self, x_um: np.ndarray, y_um: np.ndarray, touches_edge: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Which objects this block keeps (centroid in its core, in a QC-passed tile, not cut by
+        the read edge), and the ``pred_class`` of their tile."""
+        tc = np.floor(np.asarray(x_um) / self.tile_um).astype(np.int64)
+        tr = np.floor(np.asarray(y_um) / self.tile_um).astype(np.int64)
+        own = (tr // self.block_tiles == self.key[0]) & (tc // self.block_tiles == self.key[1]) & ~np.asarray(touches_edge)
+        missing = object()
+        found = [self.tile_class.get((int(r), int(c)), missing) for r, c in zip(tr, tc)]
+        in_tile = np.array([f is not missing for f in found], dtype=bool)
+        tclass = np.array([None if f is missing else f for f in found], dtype=object)
+        return own & in_tile, tclass
+
+
+def iter_blocks(slide: Any, tiles: Any, tile_um: float, mpp: float, overlap_um: float, block_tiles: int) -> Iterator[Block]:
+    """Yield the read windows covering every QC-passed tile (see module docstring)."""
+    import polars as pl
+
+    mpp_x = float(getattr(slide, "mpp_x", slide.mpp))
+    mpp_y = float(getattr(slide, "mpp_y", slide.mpp))
+    passed = tiles.filter(pl.col("qc_pass").fill_null(False))
+    cols = np.round(passed["x_um"].to_numpy() / tile_um).astype(np.int64)
+    rows = np.round(passed["y_um"].to_numpy() / tile_um).astype(np.int64)
+    classes = passed["pred_class"].to_list() if "pred_class" in passed.columns else [None] * passed.height
+    tile_class = {(int(r), int(c)): t for r, c, t in zip(rows, cols, classes)}
+    keys = sorted({(int(r) // block_tiles, int(c) // block_tiles) for r, c in zip(rows, cols)})
+    pad_px = int(np.ceil(overlap_um / mpp))
+    core_px = int(np.ceil(block_tiles * tile_um / mpp))
+    size = core_px + 2 * pad_px
+    for br, bc in keys:
+        rx_um = bc * block_tiles * tile_um - pad_px * mpp
+        ry_um = br * block_tiles * tile_um - pad_px * mpp
+        rgb = slide.read(rx_um / mpp_x, ry_um / mpp_y, (size, size), mpp)
+        yield Block(rgb, mpp, (rx_um, ry_um), (br, bc), block_tiles, tile_um, tile_class)
+
+
+def _flush(writer: Any, buffer: list[dict[str, np.ndarray]], schema: Any) -> int:
+    import pyarrow as pa
+
+    if not buffer:
+        return 0
+    arrays = []
+    for f in schema:
+        values = np.concatenate([b[f.name] for b in buffer])
+        if pa.types.is_string(f.type):
+            arrays.append(pa.array([None if v is None else str(v) for v in values], type=f.type))
+        else:
+            arrays.append(pa.array(values.astype(f.type.to_pandas_dtype()), type=f.type))
+    table = pa.Table.from_arrays(arrays, schema=schema)
+    writer.write_table(table)
+    return table.num_rows

@@ -1,0 +1,58 @@
+"""The nuclei commands: JSON keys on tiny folders laid out like the real datasets."""
+
+import json
+
+import numpy as np
+import scipy.io
+import tifffile
+from skimage.io import imsave
+from typer.testing import CliRunner
+
+from immunodig.cli.app import app
+from immunodig.nuclei.cell_classifier import CellNetClassifier
+from immunodig.nuclei.datasets import read_crchistophenotypes
+from tests.nuclei.conftest import draw_nuclei
+
+runner = CliRunner()
+
+
+def disc_xml(centres, r):
+    regions = []
+    for i, (x, y) in enumerate(centres, 1):
+        t = np.linspace(0, 2 * np.pi, 24, endpoint=False)
+        verts = "".join(f'<Vertex X="{x + r * np.cos(a):.1f}" Y="{y + r * np.sin(a):.1f}"/>' for a in t)
+        regions.append(f'<Region Id="{i}"><Vertices>{verts}</Vertices></Region>')
+    return f'<Annotations MicronsPerPixel="0.25"><Annotation><Regions>{"".join(regions)}</Regions></Annotation></Annotations>'
+
+
+def test_eval_nuclei_json(tmp_path):
+    centres = [(30, 30), (90, 40), (60, 100)]
+    tifffile.imwrite(tmp_path / "a.tif", draw_nuclei((128, 128), centres, radius_px=14))
+    (tmp_path / "a.xml").write_text(disc_xml(centres, 14))
+    out = tmp_path / "r.json"
+    res = runner.invoke(app, ["eval-nuclei", str(tmp_path), "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    data = json.loads(out.read_text())
+    assert {"aji", "pq", "dice", "per_image"} <= set(data)
+    assert {"aji", "pq", "dice"} <= set(data["per_image"][0])
+    assert data["aji"] > 0.8  # clean discs are easy
+
+
+def test_eval_lymphocytes_json(tmp_path):
+    d = tmp_path / "data" / "img1"
+    d.mkdir(parents=True)
+    pts = np.array([[10.0, 10.0], [30.0, 12.0], [20.0, 30.0]])
+    imsave(d / "img1.bmp", draw_nuclei((40, 40), [tuple(p - 1) for p in pts], radius_px=4), check_contrast=False)
+    scipy.io.savemat(d / "img1_detection.mat", {"detection": pts})
+    scipy.io.savemat(d / "img1_inflammatory.mat", {"detection": pts[:2]})
+    for c in ("epithelial", "fibroblast", "others"):
+        scipy.io.savemat(d / f"img1_{c}.mat", {"detection": np.zeros((0, 2))})
+    model = CellNetClassifier(width=4).fit(read_crchistophenotypes(tmp_path / "data"), steps=2, batch_size=2, crop_px=32)
+    model.save(tmp_path / "m.pt")
+    out = tmp_path / "l.json"
+    res = runner.invoke(app, ["eval-lymphocytes", str(tmp_path / "data"), "--model", str(tmp_path / "m.pt"), "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    data = json.loads(out.read_text())
+    assert {"precision", "recall", "f1", "confusion", "match_radius_um"} <= set(data)
+    assert data["match_radius_um"] == 6.0
+    assert data["tp"] + data["fn"] == 2  # two annotated inflammatory cells
