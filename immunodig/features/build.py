@@ -126,12 +126,34 @@ def build_features(
     ctx = RunContext(cfg, str(work), run_id, hashes,
                      tile_loader_workers=0 if workers > 1 or executor == "debug" else 1)
     summary = BuildSummary(run_id, str(work))
+    he_jobs = [j for j in jobs if j.stain == "HE"]
+    ihc_jobs = [j for j in jobs if j.stain != "HE"]
     with progress(len(jobs), "slides", enabled=show_progress) as bar:
-        for outcome in _execute(jobs, ctx, executor, workers, slurm):
-            summary.outcomes.append(outcome)
-            bar.advance(note=f"{outcome.slide_id or Path(outcome.path).name}: {outcome.status}")
+        # IHC slides are counted in the compartments of their patient's H&E tile map, so the
+        # H&E slides go first and the IHC jobs are told which H&E folder to register onto.
+        for phase in ("HE", "IHC"):
+            todo = he_jobs if phase == "HE" else with_references(ihc_jobs, summary.outcomes,
+                                                                 he_jobs)
+            for outcome in _execute(todo, ctx, executor, workers, slurm) if todo else ():
+                summary.outcomes.append(outcome)
+                bar.advance(note=f"{outcome.slide_id or Path(outcome.path).name}: "
+                                 f"{outcome.status}")
     ingest(store_path, summary.outcomes, run_id)
     return summary
+
+
+def with_references(ihc_jobs: list[SlideJob], he_outcomes: list[SlideOutcome],
+                    he_jobs: list[SlideJob]) -> list[SlideJob]:
+    """Attach to each IHC job the result folder of its patient's first successful H&E slide
+    (by file path); IHC slides of patients without one keep ``reference_folder=None``."""
+    patient_of = {j.path: j.patient_id for j in he_jobs}
+    reference: dict[str, str] = {}
+    for o in sorted(he_outcomes, key=lambda o: o.path):
+        patient = patient_of.get(o.path)
+        if o.status in ("done", "skipped") and patient is not None and o.folder:
+            reference.setdefault(patient, o.folder)
+    return [replace(j, reference_folder=reference.get(j.patient_id)) if j.patient_id else j
+            for j in ihc_jobs]
 
 
 def _execute(jobs, ctx: RunContext, executor: str, workers: int,

@@ -30,6 +30,8 @@ class SlideJob:
     path: str
     patient_id: str | None = None
     stain: str = "HE"
+    #: For IHC slides: result folder of the patient's H&E slide to register onto.
+    reference_folder: str | None = None
 
 
 @dataclass(frozen=True)
@@ -137,13 +139,19 @@ def _process(slide, job: SlideJob, ctx: RunContext, folder: Path) -> None:
     n_rows = int(slide.size_um[1] // cfg.tile_size_um)
     save_class_map(tiles, n_cols, n_rows, folder / af.CLASSMAP_PNG)
 
-    nuclei = _nuclei(slide, tiles, job.stain, ctx, folder)
-    features = compute_slide_features(tiles, nuclei, mask.area_mm2, cfg)
-    write_parquet_atomic(folder / af.FEATURES_PARQUET, features)
-
     files = [af.SLIDE_JSON, af.MASK_PNG, af.TILES_PARQUET, af.CLASSMAP_PNG, af.FEATURES_PARQUET]
-    if nuclei is not None:
-        files.append(af.NUCLEI_PARQUET)
+    if job.stain == "HE":
+        nuclei = _nuclei(slide, tiles, ctx, folder)
+        features = compute_slide_features(tiles, nuclei, mask.area_mm2, cfg)
+        if nuclei is not None:
+            files.append(af.NUCLEI_PARQUET)
+    else:
+        from immunodig.features.ihc_slide import ihc_slide_features
+
+        features, extra = ihc_slide_features(slide, tiles, mask, job.stain, job.reference_folder,
+                                             cfg, folder)
+        files += extra
+    write_parquet_atomic(folder / af.FEATURES_PARQUET, features)
     write_json_atomic(folder / af.MANIFEST_JSON, {
         "slide_id": slide.fingerprint,
         "run_id": ctx.run_id,
@@ -169,11 +177,10 @@ def _classify(slide, grid: pl.DataFrame, stain: str, ctx: RunContext) -> pl.Data
                           num_workers=ctx.tile_loader_workers)
 
 
-def _nuclei(slide, tiles: pl.DataFrame, stain: str, ctx: RunContext,
-            folder: Path) -> pl.DataFrame | None:
+def _nuclei(slide, tiles: pl.DataFrame, ctx: RunContext, folder: Path) -> pl.DataFrame | None:
     """Nucleus segmentation and classification, streamed to ``nuclei.parquet``."""
     cfg = ctx.cfg
-    if cfg.nuclei_backend is None or stain != "HE":
+    if cfg.nuclei_backend is None:
         return None
     from immunodig.nuclei import segment_slide
 
