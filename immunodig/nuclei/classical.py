@@ -40,12 +40,26 @@ class ClassicalParams:
     local_offset : float
         Offset of the local test, in OD units.
     marker_h_um : float
-        h of the h-maxima transform of the distance map that seeds the watershed; lower splits
+        h of the h-maxima transform of the marker surface that seeds the watershed; lower splits
         more.
+    marker_smooth_um : float
+        Gaussian sigma (µm) applied to the distance map before seeding.
+    marker_od_weight : float
+        Marker surface = distance (µm) + ``marker_od_weight`` x haematoxylin OD (smoothed 1 µm,
+        scaled by its 95th percentile inside the foreground): dark chromatin pulls seeds and
+        watershed lines apart where two touching nuclei form one round blob. 0 = distance only.
     min_area_um2, max_area_um2 : float
         Size filter applied to the final instances.
     fill_holes_um2 : float
         Holes smaller than this inside the foreground are filled.
+    refine_um : float
+        Per-nucleus boundary refinement: each instance may grow by up to this distance (not into
+        another) and every pixel of the grown instance is kept only where the haematoxylin OD
+        (smoothed 0.25 µm) exceeds a threshold of its own nucleus, so pale nuclei get a low and
+        dark ones a high boundary level. 0 disables.
+    refine_level : float
+        That threshold as a fraction of the way from the mean OD of the ring around the
+        nucleus (its local background) to the nucleus' mean OD.
     expand_um : float
         Final instances grow by this distance into the background (not into each other): the
         thresholded dark core is slightly smaller than a pathologist's outline.
@@ -56,10 +70,14 @@ class ClassicalParams:
     min_od: float = 0.02
     local_window_um: float = 10.0
     local_offset: float = 0.0
-    marker_h_um: float = 1.0
+    marker_h_um: float = 0.7
+    marker_smooth_um: float = 0.25
+    marker_od_weight: float = 2.0
     min_area_um2: float = 8.0
     max_area_um2: float = 250.0
     fill_holes_um2: float = 5.0
+    refine_um: float = 1.0
+    refine_level: float = 0.3
     expand_um: float = 0.0
 
     def to_dict(self) -> dict[str, float]:
@@ -88,12 +106,14 @@ class ClassicalSegmenter:
 
     def foreground(self, rgb: np.ndarray, mpp: float) -> np.ndarray:
         """Boolean nucleus foreground."""
+        return self._foreground(haematoxylin_od(rgb), mpp)
+
+    def _foreground(self, od: np.ndarray, mpp: float) -> np.ndarray:
         from scipy import ndimage as ndi
         from skimage.filters import threshold_otsu
         from skimage.morphology import remove_small_holes
 
         p = self.params
-        od = haematoxylin_od(rgb)
         if p.smooth_um > 0:
             od = ndi.gaussian_filter(od, p.smooth_um / mpp)
         if np.ptp(od) < 1e-6:
@@ -122,9 +142,20 @@ class ClassicalSegmenter:
         ndarray of int32, shape (H, W)
             Instance labels, 0 = background, 1..N nuclei.
         """
+        from scipy import ndimage as ndi
+
         p = self.params
-        fg = self.foreground(rgb, mpp)
-        labels = split_instances(fg, mpp, p.marker_h_um, p.min_area_um2, p.max_area_um2)
+        od = haematoxylin_od(rgb)
+        fg = self._foreground(od, mpp)
+        intensity = None
+        if p.marker_od_weight > 0 and fg.any():
+            smooth = ndi.gaussian_filter(od, 1.0 / mpp)
+            intensity = p.marker_od_weight * smooth / max(float(np.percentile(smooth[fg], 95)), 1e-6)
+        labels = split_instances(fg, mpp, p.marker_h_um, p.min_area_um2, p.max_area_um2,
+                                 marker_smooth_um=p.marker_smooth_um, intensity=intensity)
+        if p.refine_um > 0 and labels.any():
+            labels = refine_boundaries(labels, od, mpp, p.refine_um, p.refine_level)
+            labels = filter_sizes(labels, mpp, p.min_area_um2, p.max_area_um2)
         if p.expand_um > 0:
             from skimage.segmentation import expand_labels
 
@@ -132,19 +163,51 @@ class ClassicalSegmenter:
         return labels
 
 
-def split_instances(fg: np.ndarray, mpp: float, marker_h_um: float, min_area_um2: float, max_area_um2: float) -> np.ndarray:
-    """Split a boolean foreground into nuclei by distance-transform watershed (h-maxima seeds)."""
+def split_instances(
+    fg: np.ndarray,
+    mpp: float,
+    marker_h_um: float,
+    min_area_um2: float,
+    max_area_um2: float,
+    marker_smooth_um: float | None = None,
+    intensity: np.ndarray | None = None,
+) -> np.ndarray:
+    """Split a boolean foreground into nuclei by marker-controlled watershed.
+
+    The surface is the distance transform (µm) smoothed by a Gaussian of ``marker_smooth_um``
+    (``None``: 0.5 px, the setting the IHC and TorchScript backends were checked with) plus
+    ``intensity`` when given; seeds are its h-maxima.
+    """
     from scipy import ndimage as ndi
     from skimage.morphology import h_maxima
     from skimage.segmentation import watershed
 
     if not fg.any():
         return np.zeros(fg.shape, dtype=np.int32)
-    dist = ndi.distance_transform_edt(fg).astype(np.float32) * mpp  # µm
-    dist = ndi.gaussian_filter(dist, 0.5)
-    markers, _ = ndi.label(h_maxima(dist, marker_h_um))
-    labels = watershed(-dist, markers, mask=fg)
+    surface = ndi.distance_transform_edt(fg).astype(np.float32) * mpp  # µm
+    sigma_px = 0.5 if marker_smooth_um is None else marker_smooth_um / mpp
+    if sigma_px > 0:
+        surface = ndi.gaussian_filter(surface, sigma_px)
+    if intensity is not None:
+        surface = surface + intensity.astype(np.float32)
+    markers, _ = ndi.label(h_maxima(surface, marker_h_um))
+    labels = watershed(-surface, markers, mask=fg)
     return filter_sizes(labels, mpp, min_area_um2, max_area_um2)
+
+
+def refine_boundaries(labels: np.ndarray, od: np.ndarray, mpp: float, grow_um: float, level: float) -> np.ndarray:
+    """Re-draw each nucleus' outline at its own OD level (see ``ClassicalParams.refine_um``)."""
+    from scipy import ndimage as ndi
+    from skimage.segmentation import expand_labels
+
+    smooth = ndi.gaussian_filter(od, 0.25 / mpp)
+    grown = expand_labels(labels, grow_um / mpp)
+    n = int(labels.max()) + 1
+    core_mean = np.bincount(labels.ravel(), smooth.ravel(), n) / np.maximum(np.bincount(labels.ravel(), minlength=n), 1)
+    ring = (grown > 0) & (labels == 0)
+    ring_mean = np.bincount(grown[ring], smooth[ring], n) / np.maximum(np.bincount(grown[ring], minlength=n), 1)
+    threshold = ring_mean + level * (core_mean - ring_mean)
+    return np.where((grown > 0) & (smooth > threshold[grown]), grown, 0).astype(np.int32)
 
 
 def filter_sizes(labels: np.ndarray, mpp: float, min_area_um2: float, max_area_um2: float) -> np.ndarray:

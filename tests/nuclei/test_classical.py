@@ -3,14 +3,14 @@
 import numpy as np
 from skimage.transform import rescale
 
-from immunodig.nuclei.classical import ClassicalSegmenter
+from immunodig.nuclei.classical import ClassicalSegmenter, refine_boundaries
 from immunodig.nuclei.datasets import read_monuseg
 from immunodig.nuclei.evaluation import aji, panoptic_quality
 from immunodig.nuclei.segmenter import DEFAULT_BACKEND, Segmenter, get_segmenter
 from tests.nuclei.conftest import draw_nuclei
 
-#: Lower bound on the colon image with the shipped defaults (measured 0.516; LOIO 0.463, docs/nuclei.md).
-COLON_AJI_BOUND = 0.45
+#: Lower bound on the colon image with the shipped defaults (measured 0.528; docs/nuclei.md).
+COLON_AJI_BOUND = 0.50
 
 
 def test_default_backend_on_real_colon_image(monuseg_dir):
@@ -35,3 +35,20 @@ def test_parameters_in_um_transfer_across_mpp():
 
 def test_blank_image_has_no_nuclei():
     assert ClassicalSegmenter().segment(np.full((50, 50, 3), 240, np.uint8), 0.5).max() == 0
+
+
+def test_refinement_redraws_each_outline_at_its_own_level():
+    """A pale and a dark nucleus, both under-segmented by 2 px, get their true 10 px radius back."""
+    yy, xx = np.mgrid[0:80, 0:140]
+    od = np.full((80, 140), 0.01, np.float32)
+    truth = np.zeros((80, 140), np.int32)
+    for k, (x, level) in enumerate([(35, 0.08), (105, 0.5)], start=1):
+        disc = (xx - x) ** 2 + (yy - 40) ** 2 <= 10**2
+        od[disc], truth[disc] = level, k
+    core = np.zeros_like(truth)
+    for k, x in enumerate([35, 105], start=1):
+        core[(xx - x) ** 2 + (yy - 40) ** 2 <= 8**2] = k
+    refined = refine_boundaries(core, od, mpp=0.25, grow_um=1.0, level=0.3)
+    for k in (1, 2):
+        inter = ((refined == k) & (truth == k)).sum()
+        assert inter / ((refined == k) | (truth == k)).sum() > 0.9
