@@ -21,7 +21,7 @@ import polars as pl
 
 from immunodig.errors import ConfigError
 from immunodig.tissue.classifier import TileClassifier, load_tissue_classifier
-from immunodig.vocab import KATHER_CLASSES, KATHER_COLOURS
+from immunodig.vocab import KATHER_CLASSES
 
 #: Relative mismatch tolerated between the tile table's tile edge (µm) and the model's.
 TILE_SIZE_TOLERANCE = 0.02
@@ -197,16 +197,3 @@ def class_proportions(tiles: pl.DataFrame, exclude: tuple[str, ...] = ("BACK",))
             counts[p] += 1
     total = sum(counts.values())
     return {c: (v / total if total else float("nan")) for c, v in counts.items()}
-
-
-def class_map_image(tiles: pl.DataFrame) -> np.ndarray:
-    """RGB class map, one pixel per tile (``col``, ``row``), Kather colours; white elsewhere."""
-    if tiles.height == 0:
-        return np.full((1, 1, 3), 255, np.uint8)
-    cols, rows = tiles["col"].to_numpy(), tiles["row"].to_numpy()
-    img = np.full((int(rows.max()) + 1, int(cols.max()) + 1, 3), 255, np.uint8)
-    lut = {c: tuple(int(KATHER_COLOURS[c][i:i + 2], 16) for i in (1, 3, 5)) for c in KATHER_CLASSES}
-    for c, r, p in zip(cols, rows, tiles["pred_class"].to_list()):
-        if p is not None:
-            img[r, c] = lut[p]
-    return img

@@ -8,7 +8,8 @@ import pytest
 
 from immunodig.errors import ConfigError
 from immunodig.tissue.classifier import load_tissue_classifier
-from immunodig.tissue.inference import class_map_image, class_proportions, classify_tiles
+from immunodig.features.classmap import class_map_rgb
+from immunodig.tissue.inference import class_proportions, classify_tiles
 from immunodig.vocab import KATHER_CLASSES
 
 #: Largest allowed |predicted - true| fraction of tissue per class. Tiles straddling a class
@@ -62,8 +63,10 @@ def test_class_proportions_match_ground_truth(small_slide, grid):
     want = _truth_fractions(truth, ok)
     diffs = {c: abs(got[c] - want[c]) for c in want}
     assert max(diffs.values()) <= PROPORTION_TOLERANCE, (got, want)
-    img = class_map_image(out)
+    img = class_map_rgb(out, int(out["col"].max()) + 1, int(out["row"].max()) + 1)
     assert img.shape[:2] == (out["row"].max() + 1, out["col"].max() + 1)
+    tum = out.filter(pl.col("pred_class") == "TUM").row(0, named=True)
+    assert tuple(img[tum["row"], tum["col"]]) == (0x94, 0x67, 0xBD)
 
 
 def test_failed_qc_tiles_are_not_classified(small_slide, grid, synth_feature_model):
