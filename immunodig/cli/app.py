@@ -33,13 +33,7 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 for _name in COMMAND_MODULES:
-    try:
-        _module = importlib.import_module(f"immunodig.cli.{_name}")
-    except ModuleNotFoundError as exc:  # a command group not written yet
-        if exc.name != f"immunodig.cli.{_name}":
-            raise
-        continue
-    _module.register(app)
+    importlib.import_module(f"immunodig.cli.{_name}").register(app)
 
 
 def main() -> None:
