@@ -59,12 +59,16 @@ def _aggregation(spec: FeatureSpec) -> str:
 
 
 def render(specs: dict[str, FeatureSpec] | None = None) -> str:
-    """Markdown page listing every feature, grouped by stage, in declaration order."""
+    """Markdown page listing every feature, grouped by stage, sorted by name.
+
+    Sorting (not declaration order) keeps the page identical whatever order the declaring
+    modules happened to be imported in.
+    """
     specs = catalog() if specs is None else specs
     stages = list(STAGES) + sorted({s.stage for s in specs.values()} - set(STAGES))
     parts = [HEADER, f"{len(specs)} features.\n"]
     for stage in stages:
-        members = [s for s in specs.values() if s.stage == stage]
+        members = sorted((s for s in specs.values() if s.stage == stage), key=lambda s: s.name)
         if not members:
             continue
         parts.append(f"## {STAGES.get(stage, stage)} (stage `{stage}`)\n")
@@ -83,10 +87,11 @@ def render(specs: dict[str, FeatureSpec] | None = None) -> str:
 
 def write(path: str | Path = DEFAULT_PATH) -> Path:
     """Write the rendered page to ``path`` (atomically) and return the path."""
+    from immunodig.io import atomic_path
+
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(render(), encoding="utf-8")
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(render(), encoding="utf-8")
     return path
 
 
