@@ -5,9 +5,9 @@ CRCHistoPhenotypes' "inflammatory" maps to ``lymphocyte`` and "others" to ``othe
 
 * :class:`RuleCellClassifier` — no weights; thresholds on nucleus measures (see its docstring).
 * :class:`~immunodig.nuclei.nucleus_gbm.NucleusGBMClassifier` — the shipped default
-  (``assets/nuclei/nucleus_gbm_crc.pkl``), gradient boosting on multi-scale pixel features,
-  trained on the real labelled nuclei of CRCHistoPhenotypes (research-use licence, recorded in
-  the model file).
+  (``assets/nuclei/nucleus_cells_crc.pkl``): gradient boosting on nucleus measures and context
+  averaged with a small CNN on nucleus-centred patches, trained on the segmented nuclei of
+  CRCHistoPhenotypes (research-use licence, recorded in the model file) and of generated slides.
 * :class:`CellNetClassifier` — the small FCN of :mod:`immunodig.nuclei.cell_net`, trained from
   centre points. It classifies segmented nuclei (mean class probability over each nucleus) and
   can also detect nuclei on its own (local maxima of its nucleus map). Not the default: on the CPU
@@ -31,7 +31,7 @@ from immunodig.vocab import CELL_CLASSES
 #: Licence of the data the shipped default was trained on (stored in the model metadata).
 CRC_LICENCE = "CRCHistoPhenotypes: research purpose only (Sirinukunwattana et al., IEEE TMI 2016)"
 #: File name of the shipped default model under ``immunodig/assets/nuclei``.
-DEFAULT_MODEL_NAME = "nucleus_gbm_crc.pkl"
+DEFAULT_MODEL_NAME = "nucleus_cells_crc.pkl"
 MODEL_FORMAT = "immunodig-cellnet-v1"
 
 

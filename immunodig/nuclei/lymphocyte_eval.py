@@ -19,7 +19,8 @@ TARGET = 1  # "inflammatory" == lymphocyte
 def predict_cells(image: PointImage, detector: Any = None, segmenter: Any = None) -> tuple[np.ndarray, np.ndarray]:
     """Predicted centres (x, y px) and class indices (``CRC_CLASSES`` order) for one image.
 
-    With only ``detector`` (a :class:`CellNetClassifier`), nuclei are the detector's own peaks;
+    With only ``detector``, nuclei are its own detections (``detect``: peaks of the FCN's map for a
+    :class:`CellNetClassifier`, classical segmentation for the default ``NucleusGBMClassifier``);
     with a ``segmenter`` too, nuclei are segmented instances classified by the detector (the
     pipeline that ``build-features`` runs).
     """

@@ -1,21 +1,26 @@
-"""Gradient-boosting lymphocyte detector and cell classifier on multi-scale pixel features.
+"""Cell classifier for segmented nuclei: gradient boosting on nucleus measures + a patch CNN.
 
-Two stages, both cheap on CPU:
+Each segmented nucleus is described by
 
-1. *candidates*: local maxima (``min_distance_um`` apart) of the haematoxylin OD smoothed at
-   ``candidate_sigma_um`` — a high-recall blob detector;
-2. *scoring*: the features of :mod:`immunodig.nuclei.pixel_features` at each candidate plus two
-   context counts (candidates within 10 and 20 µm: lymphocytes crowd) feed two
-   ``HistGradientBoostingClassifier`` models: P(nucleus centre) and P(class | nucleus) over
-   ``NET_CLASSES`` (epithelial, lymphocyte, fibroblast, other).
+* multi-scale pixel features of the haematoxylin / eosin OD at its centroid
+  (:mod:`immunodig.nuclei.pixel_features`), the mean / std of H and E OD on rings of 2, 4 and 6 µm
+  around it, and the number of nuclei within 10 and 20 µm (lymphocytes crowd);
+* its own measures (:func:`immunodig.nuclei.morphology.measure_nuclei`: area, perimeter,
+  eccentricity, solidity, circularity, H / E OD, texture) and its H OD relative to the image median;
+* its neighbourhood: median area, mean H OD and fraction of small (< 35 µm²) nuclei within 12 and
+  25 µm;
 
-Training pixels come from centre points (CRCHistoPhenotypes): pixels within ``centre_um`` of an
-annotated point are "nucleus centre" with that point's class (unknown, and left out of the class
-model, when the point carries none); pixels farther than ``background_um`` from every point are
-background; the ambiguous ring between is not used. Detection keeps candidates with P(nucleus) >
-``threshold`` and suppresses weaker candidates within ``match_um`` of a kept one (greedy
-non-maximum suppression). Segmented nuclei (the ``build-features``
-pipeline) are classified with the class model at their centroids.
+fed to a ``HistGradientBoostingClassifier``; and by a 32 x 32 px patch at 0.5 µm/px
+(:mod:`immunodig.nuclei.patch_net`) fed to a small CNN (``cnn_epochs`` = 0: boosting alone). The
+class probability is the mean of the two models. Classes: ``NET_CLASSES`` (epithelial, lymphocyte, fibroblast, other) plus ``none``
+(a segmented object that is no annotated nucleus), which is learnt so that debris and
+over-segmented fragments are not called lymphocytes; the reported class is the most probable of
+the four cell classes.
+
+Training (:meth:`NucleusGBMClassifier.fit`) segments each image with the classical segmenter and
+labels every segmented nucleus by one-to-one matching (Hungarian, within ``match_um``) to the
+annotated centre points; a nucleus matched to a point without a class is left out; an unmatched
+nucleus is ``none``.
 """
 
 from __future__ import annotations
@@ -32,11 +37,18 @@ from immunodig.errors import ModelFileError, NotFittedError
 from immunodig.nuclei.cell_net import NET_CLASSES
 from immunodig.nuclei.pixel_features import feature_names, pixel_features
 
-MODEL_FORMAT = "immunodig-nucleus-gbm-v1"
+MODEL_FORMAT = "immunodig-nucleus-gbm-v2"
+#: Model classes: the cell classes, then ``none`` (no nucleus).
+MODEL_CLASSES: tuple[str, ...] = (*NET_CLASSES, "none")
 _CONTEXT_UM = (10.0, 20.0)
 #: Radii (µm) of the rings whose mean / std of haematoxylin and eosin OD describe nucleus shape.
 _RING_UM = (2.0, 4.0, 6.0)
 _RING_ANGLES = np.linspace(0, 2 * np.pi, 12, endpoint=False)
+#: Nucleus measures used as features.
+_MEASURES = ("area_um2", "perimeter_um", "eccentricity", "solidity", "circularity", "h_od_mean", "e_od_mean", "texture_contrast", "texture_homogeneity")
+#: Neighbourhood radii (µm) and the area (µm²) below which a neighbour counts as small.
+_NEIGHBOUR_UM = (12.0, 25.0)
+_SMALL_UM2 = 35.0
 
 
 def _rings(feats: np.ndarray, xy_px: np.ndarray, mpp: float) -> np.ndarray:
@@ -51,195 +63,195 @@ def _rings(feats: np.ndarray, xy_px: np.ndarray, mpp: float) -> np.ndarray:
         for ch in (hi, ei):
             v = feats[ys, xs, ch]
             cols += [v.mean(1), v.std(1)]
-    return np.stack(cols, 1).astype(np.float32)
+    return np.stack(cols, 1)
 
 
-def _context(xy_px: np.ndarray, ref_px: np.ndarray, mpp: float) -> np.ndarray:
+def nucleus_feature_names() -> list[str]:
+    """Names of the columns of :func:`nucleus_features`."""
+    return (
+        feature_names()
+        + [f"ring{r:g}um_{c}_{s}" for r in _RING_UM for c in "he" for s in ("mean", "std")]
+        + [f"nuclei_within_{r:g}um" for r in _CONTEXT_UM]
+        + list(_MEASURES)
+        + [f"neighbours_{r:g}um_{s}" for r in _NEIGHBOUR_UM for s in ("median_area_um2", "mean_h_od", "small_fraction")]
+        + ["h_od_minus_image_median"]
+    )
+
+
+def nucleus_features(rgb: np.ndarray, labels: np.ndarray, mpp: float) -> tuple[np.ndarray, np.ndarray]:
+    """Centroids (x, y px, (N, 2)) and features (N, F) of the instances 1..N of ``labels``."""
     from scipy.spatial import cKDTree
 
-    if not len(xy_px):
-        return np.zeros((0, len(_CONTEXT_UM)), dtype=np.float32)
-    tree = cKDTree(ref_px) if len(ref_px) else None
-    cols = []
-    for r in _CONTEXT_UM:
-        if tree is None:
-            cols.append(np.zeros(len(xy_px)))
-        else:
-            cols.append(np.array([len(n) for n in tree.query_ball_point(xy_px, r / mpp)], dtype=float))
-    return np.stack(cols, 1).astype(np.float32)
+    from immunodig.nuclei.morphology import measure_nuclei
 
-
-def _point_discs(shape: tuple[int, int], points_xy: np.ndarray, labels: np.ndarray, radius_px: float) -> tuple[np.ndarray, np.ndarray]:
-    """Boolean map of discs around points and the label of the disc each pixel lies in (-1 none)."""
-    from immunodig.nuclei.cell_net import make_targets
-
-    near, lab = make_targets(shape, points_xy, labels, radius_px)
-    return near.astype(bool), lab
-
-
-def _suppress(xy: np.ndarray, score: np.ndarray, threshold: float, radius_px: float) -> np.ndarray:
-    """Greedy non-maximum suppression: indices of kept points, best score first."""
-    from scipy.spatial import cKDTree
-
-    order = np.flatnonzero(score > threshold)
-    order = order[np.argsort(-score[order], kind="stable")]
-    if not len(order):
-        return order
+    m = measure_nuclei(rgb, labels, mpp)
+    xy = np.column_stack([m["x_px"], m["y_px"]]).astype(float)
+    if not len(xy):
+        return xy.reshape(0, 2), np.zeros((0, len(nucleus_feature_names())), dtype=np.float32)
+    feats = pixel_features(rgb, mpp)
+    c = np.clip(np.round(xy[:, 0]).astype(int), 0, feats.shape[1] - 1)
+    r = np.clip(np.round(xy[:, 1]).astype(int), 0, feats.shape[0] - 1)
     tree = cKDTree(xy)
-    removed = np.zeros(len(xy), dtype=bool)
-    kept = []
-    for i in order:
-        if removed[i]:
-            continue
-        kept.append(i)
-        removed[tree.query_ball_point(xy[i], radius_px)] = True
-    return np.asarray(kept, dtype=int)
+    area, hod = np.asarray(m["area_um2"], float), np.asarray(m["h_od_mean"], float)
+    cols = [feats[r, c], _rings(feats, xy, mpp)]
+    cols.append(np.stack([[len(n) for n in tree.query_ball_point(xy, d / mpp)] for d in _CONTEXT_UM], 1))
+    cols.append(np.column_stack([m[k] for k in _MEASURES]))
+    for d in _NEIGHBOUR_UM:
+        nb = tree.query_ball_point(xy, d / mpp)
+        cols.append(np.stack([[np.median(area[n]) for n in nb], [hod[n].mean() for n in nb], [(area[n] < _SMALL_UM2).mean() for n in nb]], 1))
+    cols.append((hod - np.median(hod))[:, None])
+    return xy, np.concatenate(cols, axis=1).astype(np.float32)
+
+
+def labelled_nuclei(image: Any, segmenter: Any, match_um: float = 6.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features, patches and labels of the segmented nuclei of one annotated image.
+
+    ``image`` is a :class:`immunodig.nuclei.datasets.PointImage`. Labels index
+    :data:`MODEL_CLASSES`; nuclei matched to an unclassified point get -1 (not used).
+    """
+    from immunodig.nuclei.evaluation import match_points
+    from immunodig.nuclei.patch_net import nucleus_patches
+
+    labels = segmenter.segment(image.rgb, image.mpp)
+    xy, x = nucleus_features(image.rgb, labels, image.mpp)
+    y = np.full(len(xy), MODEL_CLASSES.index("none"))
+    pi, gi = match_points(xy, image.points_xy, match_um / image.mpp)
+    y[pi] = np.asarray(image.labels)[gi]
+    return x, nucleus_patches(image.rgb, image.mpp, xy), y
 
 
 class NucleusGBMClassifier:
-    """Candidate detector + gradient-boosted nucleus / class scores (see module docstring).
+    """Gradient boosting on nucleus features averaged with a patch CNN (see module docstring).
 
     Parameters
     ----------
-    candidate_sigma_um : float
-        Gaussian sigma of the haematoxylin map whose maxima are candidates.
-    min_distance_um : float
-        Minimum distance between candidates.
-    match_um : float
-        Candidate-to-annotation matching radius during training.
-    threshold : float
-        P(nucleus) above which a candidate is reported by :meth:`detect`.
     max_iter : int
-        Boosting iterations of each model.
-    candidate_quantile : float
-        Candidates must exceed this quantile of the smoothed haematoxylin map of the image.
-    centre_um, background_um : float
-        Training pixels within ``centre_um`` of an annotated centre are positives (with its class);
-        pixels farther than ``background_um`` from every centre are negatives.
-    pixels_per_image : int
-        Positive and negative training pixels sampled per image (each).
+        Boosting iterations.
+    cnn_epochs : float
+        Training epochs of the patch CNN; 0 = gradient boosting alone.
+    match_um : float
+        Nucleus-to-annotation matching radius during training.
     """
 
-    def __init__(self, candidate_sigma_um: float = 1.0, min_distance_um: float = 2.5, match_um: float = 4.0, threshold: float = 0.5, max_iter: int = 300, candidate_quantile: float = 0.5, centre_um: float = 1.6, background_um: float = 3.5, pixels_per_image: int = 1500) -> None:
-        self.candidate_sigma_um = candidate_sigma_um
-        self.min_distance_um = min_distance_um
-        self.match_um = match_um
-        self.threshold = threshold
+    def __init__(self, max_iter: int = 300, cnn_epochs: float = 8.0, match_um: float = 6.0) -> None:
         self.max_iter = max_iter
-        self.candidate_quantile = candidate_quantile
-        self.centre_um = centre_um
-        self.background_um = background_um
-        self.pixels_per_image = pixels_per_image
-
-    # ---- features ---------------------------------------------------------------------------
-    def candidates(self, feats: np.ndarray, mpp: float) -> np.ndarray:
-        """Candidate centres (x, y) px from the feature stack (smoothed haematoxylin maxima)."""
-        from scipy import ndimage as ndi
-        from skimage.feature import peak_local_max
-
-        h = ndi.gaussian_filter(feats[..., 0], self.candidate_sigma_um / mpp)
-        dist = max(1, int(round(self.min_distance_um / mpp)))
-        peaks = peak_local_max(h, min_distance=dist, threshold_abs=float(np.quantile(h, self.candidate_quantile)), exclude_border=False)
-        return peaks[:, ::-1].astype(float)
-
-    @staticmethod
-    def point_features(feats: np.ndarray, xy_px: np.ndarray, ref_px: np.ndarray, mpp: float) -> np.ndarray:
-        """Features at points (nearest pixel) plus context counts around them."""
-        if not len(xy_px):
-            return np.zeros((0, feats.shape[-1] + 4 * len(_RING_UM) + len(_CONTEXT_UM)), dtype=np.float32)
-        c = np.clip(np.round(xy_px[:, 0]).astype(int), 0, feats.shape[1] - 1)
-        r = np.clip(np.round(xy_px[:, 1]).astype(int), 0, feats.shape[0] - 1)
-        return np.concatenate([feats[r, c], _rings(feats, xy_px, mpp), _context(xy_px, ref_px, mpp)], axis=1)
+        self.cnn_epochs = cnn_epochs
+        self.match_um = match_um
 
     # ---- training ---------------------------------------------------------------------------
-    def fit(self, images: list, seed: int = 0) -> "NucleusGBMClassifier":
-        """Train on :class:`immunodig.nuclei.datasets.PointImage` objects."""
+    def fit(self, images: list, seed: int = 0, segmenter: Any = None) -> "NucleusGBMClassifier":
+        """Train on :class:`immunodig.nuclei.datasets.PointImage` objects (labels in ``CRC_CLASSES`` order).
+
+        ``segmenter`` defaults to the classical backend (the one ``build-features`` uses).
+        """
+        from immunodig.nuclei.classical import ClassicalSegmenter
+
+        segmenter = segmenter if segmenter is not None else ClassicalSegmenter()
+        parts = [labelled_nuclei(im, segmenter, self.match_um) for im in images]
+        x = np.concatenate([p[0] for p in parts])
+        patches = np.concatenate([p[1] for p in parts])
+        y = np.concatenate([p[2] for p in parts])
+        return self.fit_arrays(x, patches, y, seed, {"n_images": len(images), "image_ids": [im.image_id for im in images]})
+
+    def fit_arrays(self, x: np.ndarray, patches: np.ndarray, y: np.ndarray, seed: int = 0, info: dict | None = None) -> "NucleusGBMClassifier":
+        """Train on precomputed features, patches and labels (-1 = not used)."""
         from sklearn.ensemble import HistGradientBoostingClassifier
 
-        rng = np.random.default_rng(seed)
-        xs, is_nuc, cls = [], [], []
-        for im in images:
-            feats = pixel_features(im.rgb, im.mpp)
-            cand = self.candidates(feats, im.mpp)
-            near, lab_map = _point_discs(im.rgb.shape[:2], im.points_xy, im.labels, self.centre_um / im.mpp)
-            ring, _ = _point_discs(im.rgb.shape[:2], im.points_xy, im.labels, self.background_um / im.mpp)
-            pos = np.flatnonzero(near.ravel())
-            neg = np.flatnonzero(~ring.ravel())
-            pos = rng.choice(pos, min(len(pos), self.pixels_per_image), replace=False)
-            neg = rng.choice(neg, min(len(neg), self.pixels_per_image), replace=False)
-            idx = np.concatenate([pos, neg])
-            xy = np.column_stack([idx % im.rgb.shape[1], idx // im.rgb.shape[1]]).astype(float)
-            xs.append(self.point_features(feats, xy, cand, im.mpp))
-            is_nuc.append(np.r_[np.ones(len(pos), int), np.zeros(len(neg), int)])
-            cls.append(np.r_[lab_map.ravel()[pos], np.full(len(neg), -1)])
-        x, is_nuc, cls = np.concatenate(xs), np.concatenate(is_nuc), np.concatenate(cls)
-        common = dict(max_iter=self.max_iter, learning_rate=0.08, max_leaf_nodes=31, l2_regularization=1.0, random_state=seed)
-        self.nucleus_model_ = HistGradientBoostingClassifier(**common).fit(x, is_nuc)
-        keep = cls >= 0
-        self.class_model_ = HistGradientBoostingClassifier(**common, class_weight="balanced").fit(x[keep], cls[keep])
-        counts = np.bincount(cls[keep], minlength=len(NET_CLASSES))
+        keep = y >= 0
+        x, patches, y = x[keep], patches[keep], y[keep]
+        self.gbm_ = HistGradientBoostingClassifier(max_iter=self.max_iter, learning_rate=0.08, max_leaf_nodes=31, l2_regularization=1.0, class_weight="balanced", random_state=seed).fit(x, y)
+        self.cnn_state_ = None
+        if self.cnn_epochs > 0:
+            from immunodig.nuclei.patch_net import train_patch_net
+
+            net = train_patch_net(patches, y, len(MODEL_CLASSES), epochs=self.cnn_epochs, seed=seed)
+            self.cnn_state_ = {k: v.detach().numpy().astype(np.float16 if v.is_floating_point() else v.numpy().dtype) for k, v in net.state_dict().items()}
+        self._net = None
         self.metadata_ = {
             "format": MODEL_FORMAT,
-            "classes": list(NET_CLASSES),
-            "features": feature_names() + [f"ring{r:g}um_{c}_{s}" for r in _RING_UM for c in "he" for s in ("mean", "std")] + [f"candidates_within_{r:g}um" for r in _CONTEXT_UM],
-            "params": {k: getattr(self, k) for k in ("candidate_sigma_um", "min_distance_um", "match_um", "threshold", "max_iter", "candidate_quantile", "centre_um", "background_um", "pixels_per_image")},
-            "train": {"n_images": len(images), "n_pixels": int(len(cls)), "n_labelled_pixels": int(keep.sum()), "class_counts": counts.tolist(), "seed": seed},
+            "classes": list(MODEL_CLASSES),
+            "features": nucleus_feature_names(),
+            "params": {"max_iter": self.max_iter, "cnn_epochs": self.cnn_epochs, "match_um": self.match_um},
+            "train": {**(info or {}), "n_nuclei": int(len(y)), "class_counts": np.bincount(y, minlength=len(MODEL_CLASSES)).tolist(), "seed": seed},
         }
         return self
 
     # ---- inference --------------------------------------------------------------------------
     def _check(self) -> None:
-        if not hasattr(self, "class_model_"):
+        if not hasattr(self, "gbm_"):
             raise NotFittedError("NucleusGBMClassifier is not fitted; call fit() or load_cell_classifier()")
 
-    def _class_proba(self, x: np.ndarray) -> np.ndarray:
-        p = np.zeros((len(x), len(NET_CLASSES)))
-        if len(x):
-            p[:, self.class_model_.classes_] = self.class_model_.predict_proba(x)
+    def _cnn(self) -> Any:
+        if self.cnn_state_ is None:
+            return None
+        if getattr(self, "_net", None) is None:
+            import torch
+
+            from immunodig.nuclei.patch_net import build_patch_net
+
+            net = build_patch_net(len(MODEL_CLASSES))
+            net.load_state_dict({k: torch.from_numpy(np.asarray(v, dtype=np.float32) if v.dtype == np.float16 else v) for k, v in self.cnn_state_.items()})
+            self._net = net.eval()
+        return self._net
+
+    def predict_proba_arrays(self, x: np.ndarray, patches: np.ndarray) -> np.ndarray:
+        """Probabilities (N, len(MODEL_CLASSES)) from features and patches."""
+        self._check()
+        p = np.zeros((len(x), len(MODEL_CLASSES)))
+        if not len(x):
+            return p
+        p[:, self.gbm_.classes_] = self.gbm_.predict_proba(x)
+        net = self._cnn()
+        if net is not None:
+            from immunodig.nuclei.patch_net import predict_patch_net
+
+            p = (p + predict_patch_net(net, patches)) / 2
         return p
 
-    def detect(self, rgb: np.ndarray, mpp: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Detect and classify nuclei: (xy px (N, 2), class str (N,), class prob (N, C))."""
-        from immunodig.nuclei.cell_classifier import _to_cell_classes
+    def predict_proba(self, rgb: np.ndarray, labels: np.ndarray, mpp: float) -> np.ndarray:
+        """Probabilities (N, len(MODEL_CLASSES)) of the instances 1..N of ``labels``."""
+        from immunodig.nuclei.patch_net import nucleus_patches
 
         self._check()
-        feats = pixel_features(rgb, mpp)
-        cand = self.candidates(feats, mpp)
-        x = self.point_features(feats, cand, cand, mpp)
-        if not len(x):
-            return np.zeros((0, 2)), np.zeros(0, dtype=str), np.zeros((0, len(NET_CLASSES)))
-        p_nuc = self.nucleus_model_.predict_proba(x)[:, 1]
-        keep = _suppress(cand, p_nuc, self.threshold, self.match_um / mpp)
-        prob = self._class_proba(x[keep])
-        return cand[keep], np.asarray(_to_cell_classes(prob.argmax(1))), prob
+        xy, x = nucleus_features(rgb, labels, mpp)
+        return self.predict_proba_arrays(x, nucleus_patches(rgb, mpp, xy) if self.cnn_state_ is not None else np.zeros((len(x), 0)))
 
     def classify_nuclei(self, rgb: np.ndarray, labels: np.ndarray, mpp: float) -> tuple[np.ndarray, np.ndarray]:
-        """Class of each instance 1..N of ``labels`` from the features at its centroid."""
+        """Class of each instance 1..N of ``labels``: (cell_class str (N,), cell_prob float (N,)).
+
+        The class is the most probable cell class; ``cell_prob`` its probability.
+        """
+        from immunodig.nuclei.cell_classifier import _to_cell_classes
+
+        prob = self.predict_proba(rgb, labels, mpp)[:, : len(NET_CLASSES)]
+        if not len(prob):
+            return np.zeros(0, dtype=str), np.zeros(0)
+        idx = prob.argmax(1)
+        return np.asarray(_to_cell_classes(idx)), prob[np.arange(len(idx)), idx]
+
+    def detect(self, rgb: np.ndarray, mpp: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Segment (classical backend) and classify: (xy px (N, 2), class str (N,), class prob (N, C))."""
         from scipy import ndimage as ndi
 
         from immunodig.nuclei.cell_classifier import _to_cell_classes
+        from immunodig.nuclei.classical import ClassicalSegmenter
 
-        self._check()
+        labels = ClassicalSegmenter().segment(rgb, mpp)
         n = int(labels.max())
-        if n == 0:
-            return np.zeros(0, dtype=str), np.zeros(0)
-        cms = np.asarray(ndi.center_of_mass(np.ones(labels.shape), labels, np.arange(1, n + 1))).reshape(-1, 2)
-        xy = cms[:, ::-1]
-        feats = pixel_features(rgb, mpp)
-        prob = self._class_proba(self.point_features(feats, xy, xy, mpp))
-        idx = prob.argmax(1)
-        return np.asarray(_to_cell_classes(idx)), prob[np.arange(n), idx]
+        xy = np.asarray(ndi.center_of_mass(np.ones(labels.shape), labels, np.arange(1, n + 1))).reshape(-1, 2)[:, ::-1]
+        prob = self.predict_proba(rgb, labels, mpp)[:, : len(NET_CLASSES)]
+        return xy, np.asarray(_to_cell_classes(prob.argmax(1)) if n else [], dtype=str), prob
 
     # ---- persistence ------------------------------------------------------------------------
     def save(self, path: str | Path, **metadata: Any) -> Path:
-        """Pickle (gzip) the two models with JSON metadata (e.g. ``training_data_licence``)."""
+        """Pickle (gzip) the models with JSON metadata (e.g. ``training_data_licence``)."""
         self._check()
         self.metadata_ = {**self.metadata_, **metadata}
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")
         with gzip.open(tmp, "wb", compresslevel=9) as fh:
-            pickle.dump({"metadata": json.dumps(self.metadata_), "nucleus_model": self.nucleus_model_, "class_model": self.class_model_}, fh, protocol=5)
+            pickle.dump({"metadata": json.dumps(self.metadata_), "gbm": self.gbm_, "cnn_state": self.cnn_state_}, fh, protocol=5)
         tmp.replace(path)
         return path
 
@@ -256,7 +268,7 @@ class NucleusGBMClassifier:
         except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
             raise ModelFileError(f"{path}: not a readable immunodig cell classifier ({exc})") from exc
         if meta.get("format") != MODEL_FORMAT:
-            raise ModelFileError(f"{path}: format {meta.get('format')!r}, expected {MODEL_FORMAT!r}")
+            raise ModelFileError(f"{path}: format {meta.get('format')!r}, expected {MODEL_FORMAT!r}; retrain with scripts/train_default_cell_classifier.py")
         model = cls(**meta["params"])
-        model.nucleus_model_, model.class_model_, model.metadata_ = blob["nucleus_model"], blob["class_model"], meta
+        model.gbm_, model.cnn_state_, model.metadata_, model._net = blob["gbm"], blob["cnn_state"], meta, None
         return model

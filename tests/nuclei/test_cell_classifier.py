@@ -66,23 +66,59 @@ def test_shipped_default_is_small_and_licensed():
     assert "research purpose only" in meta["training_data_licence"]
 
 
-def test_gbm_round_trip_and_detection(tmp_path):
-    from immunodig.nuclei.nucleus_gbm import NucleusGBMClassifier
+def two_kind_image(seed):
+    """Small dark discs (lymphocytes, label 1) and large pale discs (epithelial, label 0) on a grid."""
+    rng = np.random.default_rng(seed)
+    rgb = np.empty((160, 160, 3), np.uint8)
+    rgb[:] = (235, 205, 225)
+    yy, xx = np.mgrid[0:160, 0:160]
+    pts, labels = [], []
+    for i in range(6):
+        for j in range(6):
+            x, y = 14 + 26 * i + rng.uniform(-2, 2), 14 + 26 * j + rng.uniform(-2, 2)
+            lym = bool(rng.random() < 0.5)
+            r, col = (4, (60, 30, 110)) if lym else (8, (115, 75, 165))
+            rgb[(xx - x) ** 2 + (yy - y) ** 2 <= r**2] = col
+            pts.append((x, y)), labels.append(1 if lym else 0)
+    return PointImage(f"t{seed}", rgb, np.array(pts), np.array(labels), 0.5)
 
-    pts = [(12.0 + 20 * i, 12.0 + 20 * j) for i in range(4) for j in range(4)]
-    labels = np.array([1 if (i + j) % 2 else 0 for i in range(4) for j in range(4)])
-    rgb = draw_nuclei((80, 80), pts, radius_px=4)
-    images = [PointImage("a", rgb, np.array(pts), labels, 0.55)]
-    model = NucleusGBMClassifier(max_iter=10, pixels_per_image=200).fit(images)
+
+def test_gbm_learns_and_round_trips(tmp_path):
+    from immunodig.nuclei.classical import ClassicalSegmenter
+    from immunodig.nuclei.nucleus_gbm import MODEL_CLASSES, NucleusGBMClassifier
+
+    model = NucleusGBMClassifier(max_iter=30, cnn_epochs=2).fit([two_kind_image(s) for s in range(3)])
     path = model.save(tmp_path / "g.pkl", training_data_licence=CRC_LICENCE)
     loaded = load_cell_classifier(path)
     assert type(loaded) is NucleusGBMClassifier and "research purpose only" in loaded.metadata_["training_data_licence"]
-    xy, cls, prob = loaded.detect(rgb, 0.55)
-    xy0, cls0, _ = model.detect(rgb, 0.55)
-    np.testing.assert_array_equal(xy, xy0)
-    assert list(cls) == list(cls0) and set(cls) <= set(CELL_CLASSES)
-    # every drawn nucleus is found (one detection each, within 2 px)
+    assert loaded.metadata_["classes"] == list(MODEL_CLASSES) and loaded.cnn_state_ is not None
+    test = two_kind_image(10)
+    labels = ClassicalSegmenter().segment(test.rgb, test.mpp)
+    np.testing.assert_allclose(loaded.predict_proba(test.rgb, labels, 0.5), model.predict_proba(test.rgb, labels, 0.5), atol=2e-2)  # CNN stored in float16
+    # held-out image: small dark nuclei are lymphocytes, large pale ones epithelial
+    xy, cls, prob = loaded.detect(test.rgb, 0.5)
     from scipy.spatial import cKDTree
 
-    d, _ = cKDTree(xy).query(np.array(pts))
-    assert len(xy) == len(pts) and d.max() <= 2
+    d, j = cKDTree(test.points_xy).query(xy)
+    ok = d < 4
+    assert ok.sum() >= 20 and set(cls) <= set(CELL_CLASSES) and prob.shape == (len(xy), 4)
+    truth = np.where(test.labels[j[ok]] == 1, "lymphocyte", "epithelial")
+    assert set(truth) == {"lymphocyte", "epithelial"} and (cls[ok] == truth).mean() >= 0.9
+    cls2, p2 = loaded.classify_nuclei(test.rgb, labels, 0.5)
+    assert len(cls2) == labels.max() and ((p2 > 0) & (p2 <= 1)).all()
+
+
+def test_gbm_wrong_format(tmp_path):
+    import gzip
+    import json
+    import pickle
+
+    from immunodig.nuclei.nucleus_gbm import NucleusGBMClassifier
+
+    with pytest.raises(NotFittedError):
+        NucleusGBMClassifier().classify_nuclei(np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8), np.int32), 0.5)
+    bad = tmp_path / "old.pkl"
+    with gzip.open(bad, "wb") as fh:
+        pickle.dump({"metadata": json.dumps({"format": "immunodig-nucleus-gbm-v1"})}, fh)
+    with pytest.raises(ModelFileError, match="retrain"):
+        load_cell_classifier(bad)

@@ -1,9 +1,8 @@
 """TIL densities on a generated slide agree with the drawn ground truth within a stated tolerance.
 
 Tiles are taken from the true class map (a perfect tissue classifier), so the check isolates the
-nuclei stage: segmentation + cell classification + TIL aggregation. It uses the morphology rule:
-the shipped classifier, trained on real CRCHistoPhenotypes images, over-calls lymphocytes among the
-generated tumour nuclei (about 3x on this slide; docs/nuclei.md), a domain gap of the renderer.
+nuclei stage: segmentation + cell classification + TIL aggregation. It uses the shipped default
+cell classifier (trained on CRCHistoPhenotypes and on generated slides of other seeds than this one).
 """
 
 import json
@@ -16,8 +15,9 @@ from immunodig.config import BuildConfig
 from immunodig.features.til import til_features
 from immunodig.vocab import KATHER_CLASSES
 
-#: Relative tolerance of the TIL densities against the drawn truth (docs/nuclei.md).
-TIL_RTOL = 0.35
+#: Relative tolerance of the TIL densities against the drawn truth (docs/nuclei.md; measured on
+#: this slide with the shipped classifier: 0.92-0.99 of the truth).
+TIL_RTOL = 0.25
 
 
 def true_tiles(truth_dir, cfg, side_um):
@@ -47,7 +47,7 @@ def test_til_densities_match_generated_truth(tmp_path):
     from immunodig.nuclei.slide_nuclei import segment_slide
 
     synthetic.make_slide(tmp_path / "s.tiff", seed=3, slide_mm=1.2, truth_dir=tmp_path / "truth")
-    cfg = BuildConfig(nuclei_backend="classical", extra={"cell_classifier": "rule"})
+    cfg = BuildConfig(nuclei_backend="classical")  # default cell classifier
     tiles = true_tiles(tmp_path / "truth", cfg, 1200.0)
     truth = til_features(tiles, pl.read_parquet(tmp_path / "truth" / "nuclei.parquet"), cfg)
     segment_slide(slides.Slide(tmp_path / "s.tiff"), tiles, cfg, tmp_path / "nuclei.parquet")
