@@ -42,8 +42,8 @@ class DemoResult:
     metrics: list[dict] = field(default_factory=list)
 
 
-def run_demo(out_dir: str | Path, n_patients: int = 30, seed: int = 7, slide_mm: float = 1.5,
-             workers: int = 2, n_splits: int = 3, n_repeats: int = 3,
+def run_demo(out_dir: str | Path, n_patients: int = 24, seed: int = 7, slide_mm: float = 1.0,
+             workers: int = 2, n_splits: int = 3, n_repeats: int = 3, inner_splits: int = 2,
              show_progress: bool = True, log: Callable[[str], None] = print) -> DemoResult:
     """Run every stage on a small generated cohort and return where things went.
 
@@ -56,8 +56,9 @@ def run_demo(out_dir: str | Path, n_patients: int = 30, seed: int = 7, slide_mm:
         Size and seed of the generated cohort.
     workers : int
         Local worker processes for build-features.
-    n_splits, n_repeats : int
-        Outer cross-validation of the demo's models (small: the demo cohort is small).
+    n_splits, n_repeats, inner_splits : int
+        Outer and inner cross-validation of the demo's models (small: the demo cohort is small;
+        a real cohort uses the defaults of :func:`immunodig.evaluation.workflow.evaluate_store`).
     log : callable
         Where progress lines go.
     """
@@ -88,7 +89,8 @@ def run_demo(out_dir: str | Path, n_patients: int = 30, seed: int = 7, slide_mm:
     for outcome, model in DEMO_MODELS:
         for features in DEMO_FEATURE_SETS:
             s = evaluate_store(store, outcome, features, model, n_splits=n_splits,
-                               n_repeats=n_repeats, seed=seed, n_boot=500)
+                               n_repeats=n_repeats, inner_splits=inner_splits, seed=seed,
+                               n_boot=500)
             result.metrics.append(s)
     log("5/5 report ...")
     result.report = build_report(store, out / "immunodig.html").path

@@ -14,9 +14,9 @@ def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo_cmd(
         out: Annotated[Path, typer.Option(help="Output folder.")] = Path("demo"),
-        patients: Annotated[int, typer.Option(help="Patients in the generated cohort.")] = 30,
+        patients: Annotated[int, typer.Option(help="Patients in the generated cohort.")] = 24,
         seed: Annotated[int, typer.Option(help="Cohort seed.")] = 7,
-        slide_mm: Annotated[float, typer.Option(help="Slide edge in mm.")] = 1.5,
+        slide_mm: Annotated[float, typer.Option(help="Slide edge in mm.")] = 1.0,
         workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
     ) -> None:
         """Generate a demo cohort, build features, import clinical data, evaluate models, report."""

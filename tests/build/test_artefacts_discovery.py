@@ -109,3 +109,15 @@ def test_manifest_links_patients_and_validates(tmp_path):
     missing.write_text("path,patient\nx,y\n")
     with pytest.raises(ValidationError, match="patient_id"):
         read_slide_manifest(missing)
+
+
+def test_atomic_files_follow_the_umask(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        write_json_atomic(tmp_path / "x.json", {})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "x.json").stat().st_mode) == 0o644
