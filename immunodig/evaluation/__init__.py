@@ -1,4 +1,4 @@
-"""Honest small-cohort evaluation: nested CV, metrics, bootstrap CIs, paired comparisons.
+"""Honest small-cohort evaluation: nested CV, metrics, corrected CV and bootstrap CIs, comparisons.
 
 Every number produced here is **internal validation** (nested cross-validation in one cohort).
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from immunodig.evaluation.bootstrap import bootstrap_metric, paired_difference
 from immunodig.evaluation.compare import compare_feature_sets
+from immunodig.evaluation.cv_interval import corrected_cv_interval, fold_metrics
 from immunodig.evaluation.explain import cox_hazard_ratios, permutation_importance, shap_values
 from immunodig.evaluation.metrics import (
     brier,
@@ -29,7 +30,8 @@ from immunodig.evaluation.tabular import Outcome, evaluate_table, read_table
 
 __all__ = [
     "VALIDATION", "CVResult", "nested_cross_validate", "grouped_splits", "splits_key",
-    "bootstrap_metric", "paired_difference", "compare_feature_sets",
+    "bootstrap_metric", "paired_difference", "compare_feature_sets", "corrected_cv_interval",
+    "fold_metrics",
     "roc_auc", "pr_auc", "brier", "calibration", "calibration_curve", "net_benefit",
     "harrell_c", "uno_c", "time_dependent_auc", "integrated_brier_score",
     "km_curves", "plot_risk_groups", "plot_calibration", "plot_decision_curve", "risk_group_summary",

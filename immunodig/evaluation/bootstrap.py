@@ -4,7 +4,9 @@ Method (documented contract): the out-of-fold predictions of every CV repeat are
 bootstrap replicate draws patients with replacement (all rows of a drawn patient come along),
 computes the metric on every repeat's predictions for those patients and averages over repeats.
 The percentile interval of these replicates is reported. It reflects the sampling of patients
-given the fitted models; the point estimate is the mean of the metric over repeats.
+given the fitted models; the point estimate is the mean of the metric over repeats. Because it
+ignores the variability of refitting the models, it is too narrow in small cohorts; the reported
+AUC / C-index intervals use :mod:`immunodig.evaluation.cv_interval` instead.
 """
 
 from __future__ import annotations

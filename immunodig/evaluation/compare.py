@@ -3,7 +3,11 @@
 Every feature set is evaluated by :func:`nested_cross_validate` with the same patients, outcome
 and seed, hence the same outer partitions (checked through the splits key). The difference of
 each set's AUC / C-index from the reference set is bootstrapped on the same patient samples,
-so the interval accounts for the pairing.
+so the interval accounts for the pairing (it holds the fitted models fixed, so it is somewhat
+narrow); ``ci_corrected`` is the corrected repeated-K-fold interval of the paired per-fold
+differences, which also accounts for refitting. Each set's own ``<metric>_ci`` is the corrected
+repeated-K-fold interval of :mod:`immunodig.evaluation.cv_interval`, as in
+:meth:`CVResult.summary`.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import numpy as np
 from immunodig.errors import ValidationError
 from immunodig.evaluation import metrics as M
 from immunodig.evaluation.bootstrap import bootstrap_metric, paired_difference
+from immunodig.evaluation.cv_interval import corrected_cv_interval
 from immunodig.evaluation.nested_cv import VALIDATION, CVResult, nested_cross_validate
 from immunodig.models.preprocessing import as_frame
 
@@ -61,10 +66,16 @@ def compare_feature_sets(X, y, ids, feature_sets: dict[str, list[str]], model: s
            "differences": {}}
     for set_name, res in results.items():
         b = bootstrap_metric(metric, y, res.oof, ids, n_boot=n_boot, seed=seed)
-        out["sets"][set_name] = {name: b["estimate"], f"{name}_ci": b["ci"],
+        c = corrected_cv_interval(metric, y, res.oof, res.fold_of, res.ids)
+        out["sets"][set_name] = {name: b["estimate"], f"{name}_ci": c["ci"],
+                                 f"{name}_fold_mean": c["fold_mean"],
+                                 f"{name}_ci_oof_bootstrap": b["ci"],
                                  "n_features": len(feature_sets[set_name])}
         if set_name != reference:
             d = paired_difference(metric, y, res.oof, ref.oof, ids, n_boot=n_boot, seed=seed)
+            dc = corrected_cv_interval(metric, y, res.oof, res.fold_of, res.ids,
+                                       preds_ref=ref.oof)
             out["differences"][f"{set_name} - {reference}"] = {
-                "estimate": d["estimate"], "ci": d["ci"], "p_boot": d["p_boot"]}
+                "estimate": d["estimate"], "ci": d["ci"], "p_boot": d["p_boot"],
+                "fold_mean": dc["fold_mean"], "ci_corrected": dc["ci"]}
     return out, results

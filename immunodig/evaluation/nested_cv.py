@@ -23,6 +23,7 @@ from sklearn.model_selection import ParameterGrid
 from immunodig.errors import ValidationError
 from immunodig.evaluation import metrics as M
 from immunodig.evaluation.bootstrap import bootstrap_metric
+from immunodig.evaluation.cv_interval import corrected_cv_interval
 from immunodig.evaluation.splits import grouped_splits, splits_key
 from immunodig.models.preprocessing import as_frame
 from immunodig.models.registry import build_pipeline, get_model
@@ -64,7 +65,14 @@ class CVResult:
     notes: dict = field(default_factory=dict)
 
     def summary(self, n_boot: int = 1000, seed: int = 0, horizons=None) -> dict:
-        """Metrics with patient-bootstrap 95 % CIs, as a JSON-ready dict.
+        """Metrics with 95 % CIs, as a JSON-ready dict.
+
+        ``auc`` / ``c_index`` is the metric of the pooled out-of-fold predictions, averaged over
+        repeats. ``auc_ci`` / ``c_index_ci`` is the corrected repeated-K-fold interval
+        (:mod:`immunodig.evaluation.cv_interval`), centred on the mean over test folds
+        (``auc_fold_mean`` / ``c_index_fold_mean``); it accounts for refitting the models.
+        ``auc_ci_oof_bootstrap`` / ``c_index_ci_oof_bootstrap`` and the other ``*_ci`` keys are
+        patient bootstraps of the out-of-fold predictions (models held fixed: too narrow).
 
         Parameters
         ----------
@@ -88,7 +96,8 @@ class CVResult:
             auc = bootstrap_metric(M.roc_auc, y, self.oof, **boot)
             pr = bootstrap_metric(M.pr_auc, y, self.oof, **boot)
             br = bootstrap_metric(M.brier, y, self.oof, **boot)
-            out.update(auc=auc["estimate"], auc_ci=auc["ci"], pr_auc=pr["estimate"],
+            out.update(auc=auc["estimate"], **self._corrected("auc", M.roc_auc),
+                       auc_ci_oof_bootstrap=auc["ci"], pr_auc=pr["estimate"],
                        pr_auc_ci=pr["ci"], brier=br["estimate"], brier_ci=br["ci"])
             cal = [M.calibration(y, p) for p in self.oof]
             out["calibration"] = {k: float(np.nanmean([c[k] for c in cal])) for k in cal[0]}
@@ -105,7 +114,8 @@ class CVResult:
             return M.uno_c(y, r, tau=tau)
 
         u = bootstrap_metric(uno, self.y, self.oof, **boot)
-        out.update(c_index=c["estimate"], c_index_ci=c["ci"], uno_c=u["estimate"],
+        out.update(c_index=c["estimate"], **self._corrected("c_index", M.harrell_c),
+                   c_index_ci_oof_bootstrap=c["ci"], uno_c=u["estimate"],
                    uno_c_ci=u["ci"], uno_tau=tau)
         horizons = (np.quantile(time[event], [0.25, 0.5, 0.75]) if horizons is None
                     else np.asarray(horizons, dtype=float))
@@ -121,6 +131,20 @@ class CVResult:
 
         out["risk_groups"] = risk_group_summary(self)
         return out
+
+    def _corrected(self, name: str, metric) -> dict:
+        """``<name>_ci``, ``<name>_fold_mean`` and ``<name>_ci_method`` of the corrected
+        repeated-K-fold interval."""
+        c = corrected_cv_interval(metric, self.y, self.oof, self.fold_of, self.ids)
+        method = {"method": "corrected repeated k-fold t interval (Nadeau & Bengio 2003), "
+                            "centred on the mean over test folds",
+                  "n_folds": c["n_folds"], "n_folds_skipped": c["n_folds_skipped"],
+                  "fold_sd": c["fold_sd"], "test_train_ratio": c["test_train_ratio"]}
+        if c["n_folds_skipped"]:
+            method["note"] = (f"{c['n_folds_skipped']} test fold(s) skipped: {name} undefined "
+                              "there (one outcome class or no comparable pairs)")
+        return {f"{name}_ci": c["ci"], f"{name}_fold_mean": c["fold_mean"],
+                f"{name}_ci_method": method}
 
 
 def _strata(y: np.ndarray, task: str) -> np.ndarray:

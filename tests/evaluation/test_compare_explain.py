@@ -28,6 +28,7 @@ def test_paired_comparison_detects_the_informative_set():
     assert out["validation"].startswith("internal")
     d = out["differences"]["morphology - clinical"]
     assert d["ci"][0] > 0.1  # paired CI excludes 0
+    assert d["ci_corrected"][0] > 0  # also when refitting variability is accounted for
     assert out["sets"]["clinical"]["auc_ci"][0] < 0.5 < out["sets"]["clinical"]["auc_ci"][1]
     same = out["differences"]["combined - clinical"]["estimate"]
     assert same > 0.1

