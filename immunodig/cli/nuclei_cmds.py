@@ -84,7 +84,7 @@ def register(app: typer.Typer) -> None:
     def train_cell_classifier_cmd(
         folder: Annotated[Path, typer.Argument(help="CRCHistoPhenotypes-style folder.")],
         out: Annotated[Path, typer.Option(help="Model file to write.")],
-        kind: Annotated[str, typer.Option(help="gbm (gradient boosting, the shipped kind; write a .pkl) | cnn (small FCN; write a .pt).")] = "gbm",
+        kind: Annotated[str, typer.Option(help="gbm (nucleus-context gradient boosting + patch CNN, the shipped kind; writes a .pkl; scripts/train_default_cell_classifier.py also adds generated nuclei) | cnn (small FCN; writes a .pt).")] = "gbm",
         steps: Annotated[int, typer.Option(help="Training steps of the cnn kind (batches of 8 crops).")] = 1500,
         mpp: Annotated[float, typer.Option(help="µm/px of the images.")] = 0.55,
         licence: Annotated[str, typer.Option(help="Licence of the training data, stored in the model.")] = "CRCHistoPhenotypes: research purpose only (Sirinukunwattana et al., IEEE TMI 2016)",

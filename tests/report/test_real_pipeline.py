@@ -1,5 +1,5 @@
 """The report on a store made by the real pipeline (synthetic cohort -> build-features ->
-clinical import -> evaluate/fit). Slow: a few minutes on two cores."""
+clinical import -> evaluate/fit). Slow: about 7 minutes on two cores."""
 
 from __future__ import annotations
 
@@ -17,8 +17,7 @@ def test_report_on_demo_store(tmp_path):
     from immunodig.report.overlays import OVERLAY_FILES, slide_folder, write_slide_overlays
     from immunodig.store import query
 
-    demo = run_demo(tmp_path / "demo", n_patients=16, slide_mm=1.5, workers=1,
-                    show_progress=False)
+    demo = run_demo(tmp_path / "demo", workers=2, show_progress=False, log=lambda _: None)
     cv = {"n_splits": 3, "n_repeats": 2, "seed": 0, "n_boot": 100}
     evaluate_store(demo.store, "resistance", "morphology", "logistic", **cv)
     evaluate_store(demo.store, "resistance", "combined", "logistic", **cv)
