@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from immunodig import __version__
 from immunodig.config import BuildConfig
-from immunodig.errors import ModelFileError
+from immunodig.errors import ConfigError, ModelFileError
 from immunodig.features.discovery import discover_slides, make_jobs, read_slide_manifest
 from immunodig.features.slide_job import RunContext, SlideJob, SlideOutcome, run_slide_job
 from immunodig.progress import progress
@@ -111,8 +111,15 @@ def build_features(
     """
     from immunodig.store import Store
 
+    from immunodig.compute import EXECUTORS
+
+    if executor not in EXECUTORS:
+        raise ConfigError(f"unknown executor {executor!r}; use one of {list(EXECUTORS)}")
     cfg = cfg or BuildConfig()
     store_path = Path(store_path)
+    # Inputs are checked before anything is recorded, so bad input leaves the store untouched.
+    links = read_slide_manifest(manifest, pseudonym_key) if manifest else None
+    jobs = make_jobs(discover_slides(inputs), links)
     work = Path(work_dir) if work_dir else default_work_dir(store_path)
     work.mkdir(parents=True, exist_ok=True)
     hashes = model_hashes(cfg)
@@ -121,23 +128,22 @@ def build_features(
     with Store.open(store_path) as store:
         store.record_run(run_id=run_id, code_version=__version__, config=cfg.to_dict(),
                          config_hash=cfg.config_hash(), model_hashes=hashes)
-    links = read_slide_manifest(manifest, pseudonym_key) if manifest else None
-    jobs = make_jobs(discover_slides(inputs), links)
     ctx = RunContext(cfg, str(work), run_id, hashes,
                      tile_loader_workers=0 if workers > 1 or executor == "debug" else 1)
     summary = BuildSummary(run_id, str(work))
     he_jobs = [j for j in jobs if j.stain == "HE"]
-    ihc_jobs = [j for j in jobs if j.stain != "HE"]
     with progress(len(jobs), "slides", enabled=show_progress) as bar:
-        # IHC slides are counted in the compartments of their patient's H&E tile map, so the
-        # H&E slides go first and the IHC jobs are told which H&E folder to register onto.
-        for phase in ("HE", "IHC"):
-            todo = he_jobs if phase == "HE" else with_references(ihc_jobs, summary.outcomes,
-                                                                 he_jobs)
+
+        def run(todo: list[SlideJob]) -> None:
             for outcome in _execute(todo, ctx, executor, workers, slurm) if todo else ():
                 summary.outcomes.append(outcome)
                 bar.advance(note=f"{outcome.slide_id or Path(outcome.path).name}: "
                                  f"{outcome.status}")
+
+        # IHC slides are counted in the compartments of their patient's H&E tile map, so the
+        # H&E slides go first and the IHC jobs are told which H&E folder to register onto.
+        run(he_jobs)
+        run(with_references([j for j in jobs if j.stain != "HE"], summary.outcomes, he_jobs))
     ingest(store_path, summary.outcomes, run_id)
     return summary
 

@@ -51,6 +51,9 @@ def read_slide_manifest(
     duplicate files and unknown stains.
     """
     path = Path(path)
+    if not path.is_file():
+        raise ValidationError(str(path), [{"row": None, "column": None,
+                                           "check": "slide manifest file not found"}])
     df = pl.read_csv(path, infer_schema_length=0)
     problems: list[dict] = []
     for col in ("file", "patient_id"):

@@ -185,4 +185,7 @@ def _nuclei(slide, tiles: pl.DataFrame, ctx: RunContext, folder: Path) -> pl.Dat
     from immunodig.nuclei import segment_slide
 
     segment_slide(slide, tiles, cfg, folder / af.NUCLEI_PARQUET)
-    return pl.read_parquet(folder / af.NUCLEI_PARQUET)
+    from immunodig.features.tilemap import NUCLEI_COLUMNS
+
+    # Only the columns the slide features use: a slide may hold millions of nuclei.
+    return pl.read_parquet(folder / af.NUCLEI_PARQUET, columns=list(NUCLEI_COLUMNS))

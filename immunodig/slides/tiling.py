@@ -20,9 +20,8 @@ def tile_grid(
 
     Tile ``(col, row)`` covers ``[col*T, (col+1)*T) x [row*T, (row+1)*T)`` µm with
     ``T = target_mpp * tile_size_px``; tiles that would cross the slide's right/bottom edge are
-    dropped. The tissue fraction of a tile is the mean of the mask over the tile (exact
-    box sums on a summed-area table, fractional mask pixels weighted by overlap is not needed
-    because the mask is much coarser than a tile only in degenerate configurations).
+    dropped. The tissue fraction of a tile is the mean of the mask over the mask pixels the
+    tile touches (box sums on a summed-area table).
 
     Parameters
     ----------

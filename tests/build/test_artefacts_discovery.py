@@ -121,3 +121,15 @@ def test_atomic_files_follow_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "x.json").stat().st_mode) == 0o644
+
+
+def test_bad_build_input_leaves_no_store(tmp_path):
+    from immunodig.errors import ConfigError
+    from immunodig.features.build import build_features
+
+    store = tmp_path / "s.duckdb"
+    with pytest.raises(ValidationError, match="manifest file not found"):
+        build_features([tmp_path], store, manifest=tmp_path / "nope.csv", show_progress=False)
+    with pytest.raises(ConfigError, match="executor"):
+        build_features([tmp_path], store, executor="bogus", show_progress=False)
+    assert not store.exists()
