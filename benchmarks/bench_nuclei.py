@@ -2,7 +2,7 @@
 
 A 1 mm² mosaic of real tissue (the shared MoNuSeg colon image resampled to 0.5 µm/px and tiled)
 is run through :func:`immunodig.nuclei.segment_slide` exactly as ``build-features`` runs it, with
-the rule and with the shipped gradient-boosting cell classifier, then through the TIL features. Usage::
+the rule and with the shipped cell classifier (patch-CNN ensemble), then through the TIL features. Usage::
 
     OMP_NUM_THREADS=2 python benchmarks/bench_nuclei.py [--mm 1.0] [--cellpose-model FILE]
         [--torchscript-model FILE]
@@ -94,7 +94,7 @@ def main() -> None:
         n = int(seg.segment(rgb, 0.5).max())
         dt = time.perf_counter() - t0
         print(f"segment {name}: {n / dt:,.0f} nuclei/s ({n} nuclei on 0.25 mm² in {dt:.2f} s)")
-    for label, clf in (("rule", RuleCellClassifier()), ("gbm-default", load_cell_classifier())):
+    for label, clf in (("rule", RuleCellClassifier()), ("default-classifier", load_cell_classifier())):
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
             n = segment_slide(slide, tiles, cfg, Path(tmp) / "nuclei.parquet", classifier=clf)

@@ -84,7 +84,10 @@ def register(app: typer.Typer) -> None:
     def train_cell_classifier_cmd(
         folder: Annotated[Path, typer.Argument(help="CRCHistoPhenotypes-style folder.")],
         out: Annotated[Path, typer.Option(help="Model file to write.")],
-        kind: Annotated[str, typer.Option(help="gbm (nucleus-context gradient boosting + patch CNN, the shipped kind; writes a .pkl; scripts/train_default_cell_classifier.py also adds generated nuclei) | cnn (small FCN; writes a .pt).")] = "gbm",
+        kind: Annotated[str, typer.Option(help="patch (ensemble of nucleus-patch CNNs on classical nuclei, the shipped kind; writes a .pkl; scripts/train_default_cell_classifier.py also adds generated nuclei) | cnn (small FCN; writes a .pt).")] = "patch",
+        cnn_models: Annotated[int, typer.Option(help="patch kind: number of patch CNNs in the ensemble.")] = 2,
+        cnn_epochs: Annotated[float, typer.Option(help="patch kind: training epochs per CNN (0 = gradient boosting on nucleus measures alone).")] = 32.0,
+        gbm_weight: Annotated[float, typer.Option(help="patch kind: weight of gradient boosting on nucleus measures in the average (0 = not trained).")] = 0.0,
         steps: Annotated[int, typer.Option(help="Training steps of the cnn kind (batches of 8 crops).")] = 1500,
         mpp: Annotated[float, typer.Option(help="µm/px of the images.")] = 0.55,
         licence: Annotated[str, typer.Option(help="Licence of the training data, stored in the model.")] = "CRCHistoPhenotypes: research purpose only (Sirinukunwattana et al., IEEE TMI 2016)",
@@ -94,14 +97,14 @@ def register(app: typer.Typer) -> None:
         from immunodig.errors import ConfigError
         from immunodig.nuclei.cell_classifier import CellNetClassifier
         from immunodig.nuclei.datasets import read_crchistophenotypes
-        from immunodig.nuclei.nucleus_gbm import NucleusGBMClassifier
+        from immunodig.nuclei.nucleus_classifier import NucleusClassifier
 
-        suffix = {"gbm": ".pkl", "cnn": ".pt"}.get(kind)
+        suffix = {"patch": ".pkl", "cnn": ".pt"}.get(kind)
         if suffix is None or out.suffix != suffix:
-            raise ConfigError(f"--kind {kind!r} with --out {out.name}: use --kind gbm with a .pkl file or --kind cnn with a .pt file")
+            raise ConfigError(f"--kind {kind!r} with --out {out.name}: use --kind patch with a .pkl file or --kind cnn with a .pt file")
         images = read_crchistophenotypes(folder, mpp)
-        if kind == "gbm":
-            model = NucleusGBMClassifier().fit(images, seed=seed)
+        if kind == "patch":
+            model = NucleusClassifier(cnn_epochs=cnn_epochs, cnn_models=cnn_models, gbm_weight=gbm_weight).fit(images, seed=seed)
         else:
             model = CellNetClassifier().fit(images, steps=steps, seed=seed, log_every=max(1, steps // 10))
         model.save(out, training_data=str(folder.name), training_data_licence=licence)

@@ -1,17 +1,18 @@
-"""Cell classification: a documented morphology rule and a trained dense patch CNN.
+"""Cell classification: a documented morphology rule and trained classifiers.
 
 Classes are :data:`immunodig.vocab.CELL_CLASSES` (lymphocyte, epithelial, fibroblast, other);
 CRCHistoPhenotypes' "inflammatory" maps to ``lymphocyte`` and "others" to ``other``.
 
 * :class:`RuleCellClassifier` — no weights; thresholds on nucleus measures (see its docstring).
-* :class:`~immunodig.nuclei.nucleus_gbm.NucleusGBMClassifier` — the shipped default
-  (``assets/nuclei/nucleus_cells_crc.pkl``): gradient boosting on nucleus measures and context
-  averaged with a small CNN on nucleus-centred patches, trained on the segmented nuclei of
-  CRCHistoPhenotypes (research-use licence, recorded in the model file) and of generated slides.
+* :class:`~immunodig.nuclei.nucleus_classifier.NucleusClassifier` — the shipped default
+  (``assets/nuclei/nucleus_cells_crc.pkl``): an ensemble of small CNNs on nucleus-centred patches
+  (optionally averaged with gradient boosting on nucleus measures), trained on the segmented
+  nuclei of CRCHistoPhenotypes (research-use licence, recorded in the model file) and of
+  generated slides.
 * :class:`CellNetClassifier` — the small FCN of :mod:`immunodig.nuclei.cell_net`, trained from
   centre points. It classifies segmented nuclei (mean class probability over each nucleus) and
   can also detect nuclei on its own (local maxima of its nucleus map). Not the default: on the CPU
-  budget available it scored below the gradient-boosting model (docs/nuclei.md).
+  budget available it scored below the patch classifiers (docs/nuclei.md).
 """
 
 from __future__ import annotations
@@ -256,14 +257,14 @@ def default_model_path() -> Path:
 def load_cell_classifier(path: str | Path | None = None) -> Any:
     """Load a trained cell classifier; ``None`` = the shipped default.
 
-    ``.pkl`` files are :class:`~immunodig.nuclei.nucleus_gbm.NucleusGBMClassifier` models, other
+    ``.pkl`` files are :class:`~immunodig.nuclei.nucleus_classifier.NucleusClassifier` models, other
     files :class:`CellNetClassifier` checkpoints.
     """
     path = Path(default_model_path() if path is None else path)
     if path.suffix == ".pkl":
-        from immunodig.nuclei.nucleus_gbm import NucleusGBMClassifier
+        from immunodig.nuclei.nucleus_classifier import NucleusClassifier
 
-        return NucleusGBMClassifier.load(path)
+        return NucleusClassifier.load(path)
     return CellNetClassifier.load(path)
 
 

@@ -20,7 +20,7 @@ def predict_cells(image: PointImage, detector: Any = None, segmenter: Any = None
     """Predicted centres (x, y px) and class indices (``CRC_CLASSES`` order) for one image.
 
     With only ``detector``, nuclei are its own detections (``detect``: peaks of the FCN's map for a
-    :class:`CellNetClassifier`, classical segmentation for the default ``NucleusGBMClassifier``);
+    :class:`CellNetClassifier`, classical segmentation for the default ``NucleusClassifier``);
     with a ``segmenter`` too, nuclei are segmented instances classified by the detector (the
     pipeline that ``build-features`` runs).
     """

@@ -1,4 +1,4 @@
-"""Multi-scale per-pixel filter features of H&E (ilastik-style), for the gradient-boosting cell map.
+"""Multi-scale per-pixel filter features of H&E (ilastik-style), for the gradient-boosting cell classifier.
 
 Features of the haematoxylin and eosin optical densities (``rgb2hed``) at Gaussian scales given in
 µm: smoothed value, scale-normalised Laplacian of Gaussian, gradient magnitude and the two Hessian

@@ -44,7 +44,7 @@ def nuclei_schema():
 
 def get_cell_classifier(cfg: BuildConfig):
     """Cell classifier named by ``cfg.extra["cell_classifier"]``: ``"rule"``, a model path, or
-    absent = the shipped default (gradient-boosting, :mod:`immunodig.nuclei.nucleus_gbm`)."""
+    absent = the shipped default (patch-CNN ensemble, :mod:`immunodig.nuclei.nucleus_classifier`)."""
     from immunodig.nuclei.cell_classifier import RuleCellClassifier, load_cell_classifier
 
     choice = cfg.extra.get("cell_classifier")

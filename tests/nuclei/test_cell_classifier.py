@@ -85,13 +85,13 @@ def two_kind_image(seed):
 
 def test_gbm_learns_and_round_trips(tmp_path):
     from immunodig.nuclei.classical import ClassicalSegmenter
-    from immunodig.nuclei.nucleus_gbm import MODEL_CLASSES, NucleusGBMClassifier
+    from immunodig.nuclei.nucleus_classifier import MODEL_CLASSES, NucleusClassifier
 
-    model = NucleusGBMClassifier(max_iter=30, cnn_epochs=2).fit([two_kind_image(s) for s in range(3)])
+    model = NucleusClassifier(max_iter=30, cnn_epochs=2, cnn_models=2, gbm_weight=0.5).fit([two_kind_image(s) for s in range(3)])
     path = model.save(tmp_path / "g.pkl", training_data_licence=CRC_LICENCE)
     loaded = load_cell_classifier(path)
-    assert type(loaded) is NucleusGBMClassifier and "research purpose only" in loaded.metadata_["training_data_licence"]
-    assert loaded.metadata_["classes"] == list(MODEL_CLASSES) and loaded.cnn_state_ is not None
+    assert type(loaded) is NucleusClassifier and "research purpose only" in loaded.metadata_["training_data_licence"]
+    assert loaded.metadata_["classes"] == list(MODEL_CLASSES) and len(loaded.cnn_states_) == 2 and loaded.gbm_ is not None
     test = two_kind_image(10)
     labels = ClassicalSegmenter().segment(test.rgb, test.mpp)
     np.testing.assert_allclose(loaded.predict_proba(test.rgb, labels, 0.5), model.predict_proba(test.rgb, labels, 0.5), atol=2e-2)  # CNN stored in float16
@@ -108,17 +108,55 @@ def test_gbm_learns_and_round_trips(tmp_path):
     assert len(cls2) == labels.max() and ((p2 > 0) & (p2 <= 1)).all()
 
 
+def test_cnn_ensemble_alone_learns():
+    """The default kind (patch CNNs, no boosting) separates the two nucleus kinds on a held-out image."""
+    from immunodig.nuclei.classical import ClassicalSegmenter
+    from immunodig.nuclei.nucleus_classifier import NucleusClassifier
+
+    model = NucleusClassifier(cnn_epochs=60, cnn_models=1).fit([two_kind_image(s) for s in range(3)])
+    assert model.gbm_ is None and model.metadata_["features"] == []
+    test = two_kind_image(11)
+    labels = ClassicalSegmenter().segment(test.rgb, test.mpp)
+    cls, prob = model.classify_nuclei(test.rgb, labels, 0.5)
+    from immunodig.nuclei.nucleus_classifier import _centroids
+    from scipy.spatial import cKDTree
+
+    d, j = cKDTree(test.points_xy).query(_centroids(labels))
+    ok = d < 4
+    truth = np.where(test.labels[j[ok]] == 1, "lymphocyte", "epithelial")
+    assert ok.sum() >= 20 and (cls[ok] == truth).mean() >= 0.9 and ((prob > 0) & (prob <= 1)).all()
+
+
+def test_none_is_reported_as_other():
+    from immunodig.nuclei.nucleus_classifier import MODEL_CLASSES, decide
+
+    prob = np.array([[0.1, 0.3, 0.1, 0.1, 0.4], [0.1, 0.5, 0.1, 0.1, 0.2], [0.6, 0.1, 0.1, 0.1, 0.1]])
+    assert MODEL_CLASSES[-1] == "none"
+    cls, p = decide(prob)
+    assert cls.tolist() == ["other", "lymphocyte", "epithelial"]
+    np.testing.assert_allclose(p, [0.5, 0.5, 0.6])
+
+
+def test_bad_ensemble_settings():
+    from immunodig.nuclei.nucleus_classifier import NucleusClassifier
+
+    with pytest.raises(ValueError, match="cnn_models"):
+        NucleusClassifier(cnn_models=0)
+    with pytest.raises(ValueError, match="gbm_weight"):
+        NucleusClassifier(gbm_weight=1.5)
+
+
 def test_gbm_wrong_format(tmp_path):
     import gzip
     import json
     import pickle
 
-    from immunodig.nuclei.nucleus_gbm import NucleusGBMClassifier
+    from immunodig.nuclei.nucleus_classifier import NucleusClassifier
 
     with pytest.raises(NotFittedError):
-        NucleusGBMClassifier().classify_nuclei(np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8), np.int32), 0.5)
+        NucleusClassifier().classify_nuclei(np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8), np.int32), 0.5)
     bad = tmp_path / "old.pkl"
     with gzip.open(bad, "wb") as fh:
-        pickle.dump({"metadata": json.dumps({"format": "immunodig-nucleus-gbm-v1"})}, fh)
+        pickle.dump({"metadata": json.dumps({"format": "immunodig-nucleus-gbm-v2"})}, fh)
     with pytest.raises(ModelFileError, match="retrain"):
         load_cell_classifier(bad)

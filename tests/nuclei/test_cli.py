@@ -38,7 +38,8 @@ def test_eval_nuclei_json(tmp_path):
     assert data["aji"] > 0.8  # clean discs are easy
 
 
-def test_eval_lymphocytes_json(tmp_path):
+def crc_folder(tmp_path):
+    """A one-image folder laid out like CRCHistoPhenotypes (two inflammatory, one unlabelled nucleus)."""
     d = tmp_path / "data" / "img1"
     d.mkdir(parents=True)
     pts = np.array([[10.0, 10.0], [30.0, 12.0], [20.0, 30.0]])
@@ -47,6 +48,11 @@ def test_eval_lymphocytes_json(tmp_path):
     scipy.io.savemat(d / "img1_inflammatory.mat", {"detection": pts[:2]})
     for c in ("epithelial", "fibroblast", "others"):
         scipy.io.savemat(d / f"img1_{c}.mat", {"detection": np.zeros((0, 2))})
+    return tmp_path / "data"
+
+
+def test_eval_lymphocytes_json(tmp_path):
+    crc_folder(tmp_path)
     model = CellNetClassifier(width=4).fit(read_crchistophenotypes(tmp_path / "data"), steps=2, batch_size=2, crop_px=32)
     model.save(tmp_path / "m.pt")
     out = tmp_path / "l.json"
@@ -56,3 +62,15 @@ def test_eval_lymphocytes_json(tmp_path):
     assert {"precision", "recall", "f1", "confusion", "match_radius_um"} <= set(data)
     assert data["match_radius_um"] == 6.0
     assert data["tp"] + data["fn"] == 2  # two annotated inflammatory cells
+
+
+def test_train_cell_classifier_patch_kind(tmp_path):
+    from immunodig.nuclei.cell_classifier import load_cell_classifier
+
+    data = crc_folder(tmp_path)
+    bad = runner.invoke(app, ["train-cell-classifier", str(data), "--out", str(tmp_path / "m.pt")])
+    assert bad.exit_code != 0 and "--kind patch with a .pkl" in f"{bad.output}{bad.exception}"
+    res = runner.invoke(app, ["train-cell-classifier", str(data), "--out", str(tmp_path / "m.pkl"), "--cnn-models", "1", "--cnn-epochs", "2", "--licence", "test data"])
+    assert res.exit_code == 0, res.output
+    model = load_cell_classifier(tmp_path / "m.pkl")
+    assert len(model.cnn_states_) == 1 and model.gbm_ is None and model.metadata_["training_data_licence"] == "test data"

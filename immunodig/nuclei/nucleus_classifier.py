@@ -1,23 +1,26 @@
-"""Cell classifier for segmented nuclei: gradient boosting on nucleus measures + a patch CNN.
+"""Cell classifier for segmented nuclei: an ensemble of patch CNNs, optionally with gradient boosting.
 
-Each segmented nucleus is described by
+Each segmented nucleus is classified from a 32 x 32 px patch at 0.5 µm/px centred on it
+(:mod:`immunodig.nuclei.patch_net`) by ``cnn_models`` small CNNs trained with different seeds
+(their probabilities averaged; the second network reads the mirrored views). Optionally
+(``gbm_weight`` > 0, or ``cnn_epochs`` = 0 for boosting alone) a ``HistGradientBoostingClassifier``
+on nucleus measures is averaged in with weight ``gbm_weight``. Its features:
 
-* multi-scale pixel features of the haematoxylin / eosin OD at its centroid
+* multi-scale pixel features of the haematoxylin / eosin OD at the centroid
   (:mod:`immunodig.nuclei.pixel_features`), the mean / std of H and E OD on rings of 2, 4 and 6 µm
   around it, and the number of nuclei within 10 and 20 µm (lymphocytes crowd);
-* its own measures (:func:`immunodig.nuclei.morphology.measure_nuclei`: area, perimeter,
+* the nucleus's own measures (:func:`immunodig.nuclei.morphology.measure_nuclei`: area, perimeter,
   eccentricity, solidity, circularity, H / E OD, texture) and its H OD relative to the image median;
 * its neighbourhood: median area, mean H OD and fraction of small (< 35 µm²) nuclei within 12 and
-  25 µm;
+  25 µm.
 
-fed to a ``HistGradientBoostingClassifier``; and by a 32 x 32 px patch at 0.5 µm/px
-(:mod:`immunodig.nuclei.patch_net`) fed to a small CNN (``cnn_epochs`` = 0: boosting alone). The
-class probability is the mean of the two models. Classes: ``NET_CLASSES`` (epithelial, lymphocyte, fibroblast, other) plus ``none``
-(a segmented object that is no annotated nucleus), which is learnt so that debris and
-over-segmented fragments are not called lymphocytes; the reported class is the most probable of
-the four cell classes.
+Classes: ``NET_CLASSES`` (epithelial, lymphocyte, fibroblast, other) plus ``none`` (a segmented
+object that is no annotated nucleus: debris, fragments of an over-segmented nucleus), learnt so
+that such objects are not called lymphocytes. Decision rule: the most probable of the five; an
+object whose most probable class is ``none`` is reported as ``other`` (not a named cell type), and
+the probability of ``other`` is then p(other) + p(none).
 
-Training (:meth:`NucleusGBMClassifier.fit`) segments each image with the classical segmenter and
+Training (:meth:`NucleusClassifier.fit`) segments each image with the classical segmenter and
 labels every segmented nucleus by one-to-one matching (Hungarian, within ``match_um``) to the
 annotated centre points; a nucleus matched to a point without a class is left out; an unmatched
 nucleus is ``none``.
@@ -37,7 +40,7 @@ from immunodig.errors import ModelFileError, NotFittedError
 from immunodig.nuclei.cell_net import NET_CLASSES
 from immunodig.nuclei.pixel_features import feature_names, pixel_features
 
-MODEL_FORMAT = "immunodig-nucleus-gbm-v2"
+MODEL_FORMAT = "immunodig-nucleus-classifier-v3"
 #: Model classes: the cell classes, then ``none`` (no nucleus).
 MODEL_CLASSES: tuple[str, ...] = (*NET_CLASSES, "none")
 _CONTEXT_UM = (10.0, 20.0)
@@ -110,36 +113,51 @@ def labelled_nuclei(image: Any, segmenter: Any, match_um: float = 6.0) -> tuple[
     :data:`MODEL_CLASSES`; nuclei matched to an unclassified point get -1 (not used).
     """
     from immunodig.nuclei.evaluation import match_points
-    from immunodig.nuclei.patch_net import nucleus_patches
+    from immunodig.nuclei.patch_net import PATCH_PX, TRAIN_SHIFT_PX, nucleus_patches
 
     labels = segmenter.segment(image.rgb, image.mpp)
     xy, x = nucleus_features(image.rgb, labels, image.mpp)
     y = np.full(len(xy), MODEL_CLASSES.index("none"))
     pi, gi = match_points(xy, image.points_xy, match_um / image.mpp)
     y[pi] = np.asarray(image.labels)[gi]
-    return x, nucleus_patches(image.rgb, image.mpp, xy), y
+    return x, nucleus_patches(image.rgb, image.mpp, xy, PATCH_PX + 2 * TRAIN_SHIFT_PX), y
 
 
-class NucleusGBMClassifier:
-    """Gradient boosting on nucleus features averaged with a patch CNN (see module docstring).
+class NucleusClassifier:
+    """Ensemble of patch CNNs, optionally averaged with gradient boosting (see module docstring).
 
     Parameters
     ----------
     max_iter : int
-        Boosting iterations.
+        Boosting iterations (when boosting is used).
     cnn_epochs : float
-        Training epochs of the patch CNN; 0 = gradient boosting alone.
+        Training epochs of each patch CNN; 0 = gradient boosting alone.
+    cnn_models : int
+        Number of patch CNNs (seeds ``seed``, ``seed + 1000``, ...) whose probabilities are averaged.
+    gbm_weight : float
+        Weight of the boosting model in the average (0 = not trained; forced to 1 without CNNs).
     match_um : float
         Nucleus-to-annotation matching radius during training.
     """
 
-    def __init__(self, max_iter: int = 300, cnn_epochs: float = 8.0, match_um: float = 6.0) -> None:
+    def __init__(self, max_iter: int = 300, cnn_epochs: float = 32.0, cnn_models: int = 2, gbm_weight: float = 0.0, match_um: float = 6.0) -> None:
+        if cnn_epochs > 0 and cnn_models < 1:
+            raise ValueError(f"cnn_models must be >= 1 when cnn_epochs > 0, got {cnn_models}")
+        if not 0.0 <= gbm_weight <= 1.0:
+            raise ValueError(f"gbm_weight must lie in [0, 1], got {gbm_weight}")
         self.max_iter = max_iter
         self.cnn_epochs = cnn_epochs
+        self.cnn_models = cnn_models
+        self.gbm_weight = gbm_weight
         self.match_um = match_um
 
+    @property
+    def _weight(self) -> float:
+        """Weight of the boosting model (1 when there are no CNNs)."""
+        return 1.0 if self.cnn_epochs <= 0 else self.gbm_weight
+
     # ---- training ---------------------------------------------------------------------------
-    def fit(self, images: list, seed: int = 0, segmenter: Any = None) -> "NucleusGBMClassifier":
+    def fit(self, images: list, seed: int = 0, segmenter: Any = None) -> "NucleusClassifier":
         """Train on :class:`immunodig.nuclei.datasets.PointImage` objects (labels in ``CRC_CLASSES`` order).
 
         ``segmenter`` defaults to the classical backend (the one ``build-features`` uses).
@@ -153,59 +171,66 @@ class NucleusGBMClassifier:
         y = np.concatenate([p[2] for p in parts])
         return self.fit_arrays(x, patches, y, seed, {"n_images": len(images), "image_ids": [im.image_id for im in images]})
 
-    def fit_arrays(self, x: np.ndarray, patches: np.ndarray, y: np.ndarray, seed: int = 0, info: dict | None = None) -> "NucleusGBMClassifier":
+    def fit_arrays(self, x: np.ndarray, patches: np.ndarray, y: np.ndarray, seed: int = 0, info: dict | None = None) -> "NucleusClassifier":
         """Train on precomputed features, patches and labels (-1 = not used)."""
-        from sklearn.ensemble import HistGradientBoostingClassifier
-
         keep = y >= 0
         x, patches, y = x[keep], patches[keep], y[keep]
-        self.gbm_ = HistGradientBoostingClassifier(max_iter=self.max_iter, learning_rate=0.08, max_leaf_nodes=31, l2_regularization=1.0, class_weight="balanced", random_state=seed).fit(x, y)
-        self.cnn_state_ = None
+        self.gbm_ = None
+        if self._weight > 0:
+            from sklearn.ensemble import HistGradientBoostingClassifier
+
+            self.gbm_ = HistGradientBoostingClassifier(max_iter=self.max_iter, learning_rate=0.08, max_leaf_nodes=31, l2_regularization=1.0, class_weight="balanced", random_state=seed).fit(x, y)
+        self.cnn_states_ = []
         if self.cnn_epochs > 0:
             from immunodig.nuclei.patch_net import train_patch_net
 
-            net = train_patch_net(patches, y, len(MODEL_CLASSES), epochs=self.cnn_epochs, seed=seed)
-            self.cnn_state_ = {k: v.detach().numpy().astype(np.float16 if v.is_floating_point() else v.numpy().dtype) for k, v in net.state_dict().items()}
-        self._net = None
+            for j in range(self.cnn_models):
+                net = train_patch_net(patches, y, len(MODEL_CLASSES), epochs=self.cnn_epochs, seed=seed + 1000 * j)
+                self.cnn_states_.append({k: v.detach().numpy().astype(np.float16 if v.is_floating_point() else v.numpy().dtype) for k, v in net.state_dict().items()})
+        self._nets = None
         self.metadata_ = {
             "format": MODEL_FORMAT,
             "classes": list(MODEL_CLASSES),
-            "features": nucleus_feature_names(),
-            "params": {"max_iter": self.max_iter, "cnn_epochs": self.cnn_epochs, "match_um": self.match_um},
+            "features": nucleus_feature_names() if self.gbm_ is not None else [],
+            "params": {"max_iter": self.max_iter, "cnn_epochs": self.cnn_epochs, "cnn_models": self.cnn_models, "gbm_weight": self.gbm_weight, "match_um": self.match_um},
             "train": {**(info or {}), "n_nuclei": int(len(y)), "class_counts": np.bincount(y, minlength=len(MODEL_CLASSES)).tolist(), "seed": seed},
         }
         return self
 
     # ---- inference --------------------------------------------------------------------------
     def _check(self) -> None:
-        if not hasattr(self, "gbm_"):
-            raise NotFittedError("NucleusGBMClassifier is not fitted; call fit() or load_cell_classifier()")
+        if not hasattr(self, "cnn_states_"):
+            raise NotFittedError("NucleusClassifier is not fitted; call fit() or load_cell_classifier()")
 
-    def _cnn(self) -> Any:
-        if self.cnn_state_ is None:
-            return None
-        if getattr(self, "_net", None) is None:
+    def _cnns(self) -> list:
+        if getattr(self, "_nets", None) is None:
             import torch
 
             from immunodig.nuclei.patch_net import build_patch_net
 
-            net = build_patch_net(len(MODEL_CLASSES))
-            net.load_state_dict({k: torch.from_numpy(np.asarray(v, dtype=np.float32) if v.dtype == np.float16 else v) for k, v in self.cnn_state_.items()})
-            self._net = net.eval()
-        return self._net
+            self._nets = []
+            for state in self.cnn_states_:
+                net = build_patch_net(len(MODEL_CLASSES))
+                net.load_state_dict({k: torch.from_numpy(np.asarray(v, dtype=np.float32) if v.dtype == np.float16 else v) for k, v in state.items()})
+                self._nets.append(net.eval())
+        return self._nets
 
-    def predict_proba_arrays(self, x: np.ndarray, patches: np.ndarray) -> np.ndarray:
-        """Probabilities (N, len(MODEL_CLASSES)) from features and patches."""
+    def predict_proba_arrays(self, x: np.ndarray | None, patches: np.ndarray) -> np.ndarray:
+        """Probabilities (N, len(MODEL_CLASSES)) from features (only read with boosting) and patches."""
         self._check()
-        p = np.zeros((len(x), len(MODEL_CLASSES)))
-        if not len(x):
+        n = len(patches) if self.cnn_states_ else len(x)
+        p = np.zeros((n, len(MODEL_CLASSES)))
+        if not n:
             return p
-        p[:, self.gbm_.classes_] = self.gbm_.predict_proba(x)
-        net = self._cnn()
-        if net is not None:
+        nets = self._cnns()
+        if nets:
             from immunodig.nuclei.patch_net import predict_patch_net
 
-            p = (p + predict_patch_net(net, patches)) / 2
+            p += (1 - self._weight) * sum(predict_patch_net(net, patches, mirror=j % 2 == 1) for j, net in enumerate(nets)) / len(nets)
+        if self.gbm_ is not None:
+            q = np.zeros_like(p)
+            q[:, self.gbm_.classes_] = self.gbm_.predict_proba(x)
+            p += self._weight * q
         return p
 
     def predict_proba(self, rgb: np.ndarray, labels: np.ndarray, mpp: float) -> np.ndarray:
@@ -213,34 +238,31 @@ class NucleusGBMClassifier:
         from immunodig.nuclei.patch_net import nucleus_patches
 
         self._check()
-        xy, x = nucleus_features(rgb, labels, mpp)
-        return self.predict_proba_arrays(x, nucleus_patches(rgb, mpp, xy) if self.cnn_state_ is not None else np.zeros((len(x), 0)))
+        if self.gbm_ is not None:
+            xy, x = nucleus_features(rgb, labels, mpp)
+        else:
+            xy, x = _centroids(labels), None
+        return self.predict_proba_arrays(x, nucleus_patches(rgb, mpp, xy) if self.cnn_states_ else np.zeros((len(xy), 0)))
 
     def classify_nuclei(self, rgb: np.ndarray, labels: np.ndarray, mpp: float) -> tuple[np.ndarray, np.ndarray]:
         """Class of each instance 1..N of ``labels``: (cell_class str (N,), cell_prob float (N,)).
 
-        The class is the most probable cell class; ``cell_prob`` its probability.
+        The most probable of the five model classes; ``none`` is reported as ``other`` with
+        probability p(other) + p(none).
         """
-        from immunodig.nuclei.cell_classifier import _to_cell_classes
-
-        prob = self.predict_proba(rgb, labels, mpp)[:, : len(NET_CLASSES)]
-        if not len(prob):
-            return np.zeros(0, dtype=str), np.zeros(0)
-        idx = prob.argmax(1)
-        return np.asarray(_to_cell_classes(idx)), prob[np.arange(len(idx)), idx]
+        return decide(self.predict_proba(rgb, labels, mpp))
 
     def detect(self, rgb: np.ndarray, mpp: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Segment (classical backend) and classify: (xy px (N, 2), class str (N,), class prob (N, C))."""
-        from scipy import ndimage as ndi
+        """Segment (classical backend) and classify: (xy px (N, 2), class str (N,), class prob (N, 4)).
 
-        from immunodig.nuclei.cell_classifier import _to_cell_classes
+        The probability columns are the four cell classes, ``other`` including ``none``.
+        """
         from immunodig.nuclei.classical import ClassicalSegmenter
 
         labels = ClassicalSegmenter().segment(rgb, mpp)
-        n = int(labels.max())
-        xy = np.asarray(ndi.center_of_mass(np.ones(labels.shape), labels, np.arange(1, n + 1))).reshape(-1, 2)[:, ::-1]
-        prob = self.predict_proba(rgb, labels, mpp)[:, : len(NET_CLASSES)]
-        return xy, np.asarray(_to_cell_classes(prob.argmax(1)) if n else [], dtype=str), prob
+        prob = self.predict_proba(rgb, labels, mpp)
+        cls, _ = decide(prob)
+        return _centroids(labels), cls, _merge_none(prob)
 
     # ---- persistence ------------------------------------------------------------------------
     def save(self, path: str | Path, **metadata: Any) -> Path:
@@ -251,12 +273,12 @@ class NucleusGBMClassifier:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")
         with gzip.open(tmp, "wb", compresslevel=9) as fh:
-            pickle.dump({"metadata": json.dumps(self.metadata_), "gbm": self.gbm_, "cnn_state": self.cnn_state_}, fh, protocol=5)
+            pickle.dump({"metadata": json.dumps(self.metadata_), "gbm": self.gbm_, "cnn_states": self.cnn_states_}, fh, protocol=5)
         tmp.replace(path)
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "NucleusGBMClassifier":
+    def load(cls, path: str | Path) -> "NucleusClassifier":
         """Read a file written by :meth:`save` (a pickle: load only files you trust)."""
         path = Path(path)
         try:
@@ -270,5 +292,35 @@ class NucleusGBMClassifier:
         if meta.get("format") != MODEL_FORMAT:
             raise ModelFileError(f"{path}: format {meta.get('format')!r}, expected {MODEL_FORMAT!r}; retrain with scripts/train_default_cell_classifier.py")
         model = cls(**meta["params"])
-        model.gbm_, model.cnn_state_, model.metadata_, model._net = blob["gbm"], blob["cnn_state"], meta, None
+        model.gbm_, model.cnn_states_, model.metadata_, model._nets = blob["gbm"], blob["cnn_states"], meta, None
         return model
+
+
+def _centroids(labels: np.ndarray) -> np.ndarray:
+    """Centroids (x, y px, (N, 2)) of the instances 1..N of ``labels``."""
+    from scipy import ndimage as ndi
+
+    n = int(labels.max())
+    return np.asarray(ndi.center_of_mass(np.ones(labels.shape), labels, np.arange(1, n + 1)), dtype=float).reshape(-1, 2)[:, ::-1]
+
+
+def _merge_none(prob: np.ndarray) -> np.ndarray:
+    """Model probabilities (N, 5) -> cell-class probabilities (N, 4), ``none`` added to ``other``."""
+    out = prob[:, : len(NET_CLASSES)].copy()
+    out[:, NET_CLASSES.index("other")] += prob[:, MODEL_CLASSES.index("none")]
+    return out
+
+
+def decide(prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cell class and its probability from model probabilities (N, len(MODEL_CLASSES)).
+
+    The class is the most probable of the five; ``none`` becomes ``other``, whose probability is
+    p(other) + p(none).
+    """
+    from immunodig.nuclei.cell_classifier import _to_cell_classes
+
+    if not len(prob):
+        return np.zeros(0, dtype=str), np.zeros(0)
+    idx = prob.argmax(1)
+    idx[idx == MODEL_CLASSES.index("none")] = NET_CLASSES.index("other")
+    return np.asarray(_to_cell_classes(idx)), _merge_none(prob)[np.arange(len(idx)), idx]
