@@ -27,12 +27,10 @@ def predict_cells(image: PointImage, detector: Any = None, segmenter: Any = None
     if segmenter is None:
         xy, cls, _ = detector.detect(image.rgb, image.mpp)
     else:
-        from scipy import ndimage as ndi
+        from immunodig.nuclei.morphology import instance_centroids
 
         labels = segmenter.segment(image.rgb, image.mpp)
-        n = int(labels.max())
-        cms = np.asarray(ndi.center_of_mass(np.ones_like(labels), labels, np.arange(1, n + 1))).reshape(-1, 2)
-        xy = cms[:, ::-1]
+        xy = instance_centroids(labels)
         cls, _ = detector.classify_nuclei(image.rgb, labels, image.mpp)
     idx = np.array([_OUR_NAMES.index(c) for c in cls], dtype=int)
     return xy, idx

@@ -58,6 +58,14 @@ def measure_nuclei(rgb: np.ndarray, labels: np.ndarray, mpp: float) -> dict[str,
     }
 
 
+def instance_centroids(labels: np.ndarray) -> np.ndarray:
+    """Centroids (x, y px, float (N, 2)) of the instances 1..N of ``labels``."""
+    from scipy import ndimage as ndi
+
+    n = int(labels.max())
+    return np.asarray(ndi.center_of_mass(np.ones(labels.shape), labels, np.arange(1, n + 1)), dtype=float).reshape(-1, 2)[:, ::-1]
+
+
 def _glcm_texture(grey: np.ndarray, labels: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """GLCM contrast and homogeneity per nucleus with a single bincount (no per-nucleus loop)."""
     q = np.minimum((grey * _LEVELS).astype(np.int64), _LEVELS - 1)

@@ -36,8 +36,9 @@ from typing import Any
 
 import numpy as np
 
-from immunodig.errors import ModelFileError, NotFittedError
+from immunodig.errors import ConfigError, ModelFileError, NotFittedError
 from immunodig.nuclei.cell_net import NET_CLASSES
+from immunodig.nuclei.morphology import instance_centroids
 from immunodig.nuclei.pixel_features import feature_names, pixel_features
 
 MODEL_FORMAT = "immunodig-nucleus-classifier-v3"
@@ -142,9 +143,9 @@ class NucleusClassifier:
 
     def __init__(self, max_iter: int = 300, cnn_epochs: float = 32.0, cnn_models: int = 2, gbm_weight: float = 0.0, match_um: float = 6.0) -> None:
         if cnn_epochs > 0 and cnn_models < 1:
-            raise ValueError(f"cnn_models must be >= 1 when cnn_epochs > 0, got {cnn_models}")
+            raise ConfigError(f"cnn_models must be >= 1 when cnn_epochs > 0, got {cnn_models}")
         if not 0.0 <= gbm_weight <= 1.0:
-            raise ValueError(f"gbm_weight must lie in [0, 1], got {gbm_weight}")
+            raise ConfigError(f"gbm_weight must lie in [0, 1], got {gbm_weight}")
         self.max_iter = max_iter
         self.cnn_epochs = cnn_epochs
         self.cnn_models = cnn_models
@@ -241,7 +242,7 @@ class NucleusClassifier:
         if self.gbm_ is not None:
             xy, x = nucleus_features(rgb, labels, mpp)
         else:
-            xy, x = _centroids(labels), None
+            xy, x = instance_centroids(labels), None
         return self.predict_proba_arrays(x, nucleus_patches(rgb, mpp, xy) if self.cnn_states_ else np.zeros((len(xy), 0)))
 
     def classify_nuclei(self, rgb: np.ndarray, labels: np.ndarray, mpp: float) -> tuple[np.ndarray, np.ndarray]:
@@ -262,7 +263,7 @@ class NucleusClassifier:
         labels = ClassicalSegmenter().segment(rgb, mpp)
         prob = self.predict_proba(rgb, labels, mpp)
         cls, _ = decide(prob)
-        return _centroids(labels), cls, _merge_none(prob)
+        return instance_centroids(labels), cls, _merge_none(prob)
 
     # ---- persistence ------------------------------------------------------------------------
     def save(self, path: str | Path, **metadata: Any) -> Path:
@@ -294,14 +295,6 @@ class NucleusClassifier:
         model = cls(**meta["params"])
         model.gbm_, model.cnn_states_, model.metadata_, model._nets = blob["gbm"], blob["cnn_states"], meta, None
         return model
-
-
-def _centroids(labels: np.ndarray) -> np.ndarray:
-    """Centroids (x, y px, (N, 2)) of the instances 1..N of ``labels``."""
-    from scipy import ndimage as ndi
-
-    n = int(labels.max())
-    return np.asarray(ndi.center_of_mass(np.ones(labels.shape), labels, np.arange(1, n + 1)), dtype=float).reshape(-1, 2)[:, ::-1]
 
 
 def _merge_none(prob: np.ndarray) -> np.ndarray:

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from immunodig.errors import ModelFileError, NotFittedError
+from immunodig.errors import ConfigError, ModelFileError, NotFittedError
 from immunodig.nuclei.cell_classifier import CRC_LICENCE, CellNetClassifier, RuleCellClassifier, default_model_path, load_cell_classifier
 from immunodig.nuclei.datasets import PointImage
 from immunodig.vocab import CELL_CLASSES
@@ -118,10 +118,11 @@ def test_cnn_ensemble_alone_learns():
     test = two_kind_image(11)
     labels = ClassicalSegmenter().segment(test.rgb, test.mpp)
     cls, prob = model.classify_nuclei(test.rgb, labels, 0.5)
-    from immunodig.nuclei.nucleus_classifier import _centroids
     from scipy.spatial import cKDTree
 
-    d, j = cKDTree(test.points_xy).query(_centroids(labels))
+    from immunodig.nuclei.morphology import instance_centroids
+
+    d, j = cKDTree(test.points_xy).query(instance_centroids(labels))
     ok = d < 4
     truth = np.where(test.labels[j[ok]] == 1, "lymphocyte", "epithelial")
     assert ok.sum() >= 20 and (cls[ok] == truth).mean() >= 0.9 and ((prob > 0) & (prob <= 1)).all()
@@ -140,9 +141,9 @@ def test_none_is_reported_as_other():
 def test_bad_ensemble_settings():
     from immunodig.nuclei.nucleus_classifier import NucleusClassifier
 
-    with pytest.raises(ValueError, match="cnn_models"):
+    with pytest.raises(ConfigError, match="cnn_models"):
         NucleusClassifier(cnn_models=0)
-    with pytest.raises(ValueError, match="gbm_weight"):
+    with pytest.raises(ConfigError, match="gbm_weight"):
         NucleusClassifier(gbm_weight=1.5)
 
 

@@ -30,3 +30,17 @@ def test_disc_and_ellipse_measures():
 def test_empty_labels():
     m = measure_nuclei(np.zeros((5, 5, 3), np.uint8), np.zeros((5, 5), np.int32), 0.5)
     assert all(len(v) == 0 for v in m.values())
+
+
+def test_instance_centroids_match_regionprops():
+    from skimage.measure import regionprops
+
+    from immunodig.nuclei.morphology import instance_centroids
+
+    labels = np.zeros((30, 40), np.int32)
+    labels[2:7, 3:12] = 1
+    labels[15:28, 20:23] = 2
+    labels[10, 35] = 3
+    expected = np.array([[r.centroid[1], r.centroid[0]] for r in regionprops(labels)])
+    np.testing.assert_allclose(instance_centroids(labels), expected)
+    assert instance_centroids(np.zeros((5, 5), np.int32)).shape == (0, 2)
