@@ -17,7 +17,7 @@ def main() -> None:
     import polars as pl
 
     from immunodig.config import BuildConfig
-    from immunodig.features.build import build_features
+    from immunodig.pipeline.build import build_features
     from immunodig.store import query
     from immunodig.synthetic import make_cohort
 

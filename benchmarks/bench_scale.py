@@ -35,7 +35,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 def build_rate(slides_dir: Path, manifest: Path, out: Path, executor: str,
                workers: int) -> dict:
     """Build every slide from scratch; return wall time and slides/hour."""
-    from immunodig.features.build import build_features
+    from immunodig.pipeline.build import build_features
 
     store, work = out / f"{executor}{workers}.duckdb", out / f"{executor}{workers}_slides"
     store.unlink(missing_ok=True)
@@ -65,7 +65,7 @@ def _cpu_s() -> float:
 
 def clone_folders(templates: list[Path], work: Path, n: int) -> None:
     """Write ``n`` per-slide folders with fresh slide ids, cycling over ``templates``."""
-    from immunodig.features import artefacts as af
+    from immunodig import slide_folder as sf
     from immunodig.io import write_json_atomic
     from immunodig.provenance import file_sha256
 
@@ -76,21 +76,21 @@ def clone_folders(templates: list[Path], work: Path, n: int) -> None:
         slide_id = "s_" + hashlib.sha256(f"bench-{i}".encode()).hexdigest()[:16]
         dst = work / slide_id
         dst.mkdir()
-        manifest = json.loads((src / af.MANIFEST_JSON).read_text())
+        manifest = json.loads((src / sf.MANIFEST_JSON).read_text())
         for name in manifest["files"]:
-            if name != af.SLIDE_JSON:
+            if name != sf.SLIDE_JSON:
                 shutil.copyfile(src / name, dst / name)
-        slide = json.loads((src / af.SLIDE_JSON).read_text())
+        slide = json.loads((src / sf.SLIDE_JSON).read_text())
         slide.update(slide_id=slide_id, path=f"/bench/{slide_id}.tiff")
-        write_json_atomic(dst / af.SLIDE_JSON, slide)
+        write_json_atomic(dst / sf.SLIDE_JSON, slide)
         manifest["slide_id"] = slide_id
-        manifest["files"][af.SLIDE_JSON] = file_sha256(dst / af.SLIDE_JSON)
-        write_json_atomic(dst / af.MANIFEST_JSON, manifest)
+        manifest["files"][sf.SLIDE_JSON] = file_sha256(dst / sf.SLIDE_JSON)
+        write_json_atomic(dst / sf.MANIFEST_JSON, manifest)
 
 
 def ingest_rate(templates: list[Path], out: Path, n: int) -> dict:
     """Time the single-writer ingest of ``n`` cloned folders, first load and no-op reload."""
-    from immunodig.features.status import ingest_work_dir
+    from immunodig.pipeline.status import ingest_work_dir
     from immunodig.store import Store
 
     work, store = out / "ingest_slides", out / "ingest.duckdb"

@@ -64,7 +64,7 @@ def run_demo(out_dir: str | Path, n_patients: int = 24, seed: int = 7, slide_mm:
     """
     from immunodig.clinical import import_clinical
     from immunodig.evaluation.workflow import evaluate_store
-    from immunodig.features.build import build_features
+    from immunodig.pipeline.build import build_features
     from immunodig.report import build_report
     from immunodig.synthetic import make_cohort
 

@@ -84,3 +84,31 @@ class ConfigError(ImmunodigError):
 
 class NotFittedError(ImmunodigError, ValueError):
     """An estimator was used before ``fit``."""
+
+
+class TileSizeError(ImmunodigError, ValueError):
+    """Tiles do not have the size, dtype or channel count the model expects."""
+
+
+class DatasetError(ImmunodigError):
+    """An annotated dataset or tile folder is missing files, empty or unreadable."""
+
+
+class PseudonymKeyError(ImmunodigError):
+    """No usable pseudonymisation key was given."""
+
+
+class UndeclaredFeatureError(ImmunodigError):
+    """A computed feature is not declared in the catalogue, or its value is not allowed (inf)."""
+
+
+class SlideDirError(StoreError):
+    """A per-slide result folder is incomplete, truncated or inconsistent; nothing was written."""
+
+
+class SlideArtefactError(SlideDirError):
+    """A slide's result folder lacks what a picture or an export needs."""
+
+
+class SectionUnavailable(ImmunodigError):
+    """A report section cannot be drawn; the message says why (shown in the report)."""

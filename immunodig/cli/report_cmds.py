@@ -39,9 +39,10 @@ def register(app: typer.Typer) -> None:
         work_dir: Optional[Path] = typer.Option(None, "--work-dir", help=WORK_HELP),
     ) -> None:
         """Write a slide's overlay PNGs: tissue classes, TIL density, tissue mask, QC exclusions."""
-        from immunodig.report.overlays import slide_folder, write_slide_overlays
+        from immunodig.report.overlays import write_slide_overlays
+        from immunodig.report.slide_artefacts import locate_slide_folder
 
-        written = write_slide_overlays(slide_folder(store, slide_id, work_dir), out_dir)
+        written = write_slide_overlays(locate_slide_folder(store, slide_id, work_dir), out_dir)
         for kind, result in written.items():
             typer.echo(f"{kind}: {result}")
 
@@ -57,8 +58,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Export tiles and nuclei as QuPath-importable GeoJSON (level-0 pixel coordinates)."""
         from immunodig.report.geojson import export_slide_geojson
-        from immunodig.report.overlays import slide_folder
+        from immunodig.report.slide_artefacts import locate_slide_folder
 
-        counts = export_slide_geojson(slide_folder(store, slide_id, work_dir), out, tiles=tiles,
+        counts = export_slide_geojson(locate_slide_folder(store, slide_id, work_dir), out, tiles=tiles,
                                       nuclei=nuclei, nucleus_shape="point" if points else "polygon")
         typer.echo(f"{counts['tiles']} tiles and {counts['detections']} detections written to {out}")

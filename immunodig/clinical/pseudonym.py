@@ -14,16 +14,13 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from immunodig.errors import ImmunodigError, ValidationError
+from immunodig.errors import PseudonymKeyError, ValidationError
 
 #: Environment variable holding the key when no key file is given.
 KEY_ENV = "IMMUNODIG_PSEUDONYM_KEY"
 #: Shortest key accepted, in bytes.
 MIN_KEY_BYTES = 16
 
-
-class PseudonymKeyError(ImmunodigError):
-    """No usable pseudonymisation key was given."""
 
 
 def load_key(key_file: str | Path | None = None, environ: Mapping[str, str] | None = None) -> bytes:

@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 
 from immunodig.config import BuildConfig
-from immunodig.errors import ImmunodigError
+from immunodig.errors import UndeclaredFeatureError
 from immunodig.features.catalog import catalog
 from immunodig.features.composition import composition_features
 from immunodig.features.margin import compartments, margin_features
@@ -23,9 +23,6 @@ FEATURES_SCHEMA: dict[str, pl.DataType] = {
     "feature_version": pl.Int32,
 }
 
-
-class UndeclaredFeatureError(ImmunodigError):
-    """A computed feature is not declared in the catalogue, or its value is not allowed (inf)."""
 
 
 def compute_slide_features(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from immunodig.errors import ImmunodigError
+from immunodig.errors import DatasetError
 
 #: µm/px assumed for MoNuSeg images whose XML carries no ``MicronsPerPixel`` (40x TCGA scans).
 MONUSEG_DEFAULT_MPP = 0.25
@@ -26,9 +26,6 @@ CRC_CLASSES: tuple[str, ...] = ("epithelial", "inflammatory", "fibroblast", "oth
 #: few dozen in the dataset sit 1-3 px off their detection point).
 _SAME_POINT_PX = 3.0
 
-
-class DatasetError(ImmunodigError):
-    """An annotated dataset folder is missing files or holds unreadable annotations."""
 
 
 @dataclass(frozen=True)

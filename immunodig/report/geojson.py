@@ -150,7 +150,7 @@ def export_slide_geojson(folder: str | Path, out: str | Path, tiles: bool = True
     dict
         ``{"tiles": n, "detections": n}`` written.
     """
-    from immunodig.report.overlays import load_slide_artefacts
+    from immunodig.report.slide_artefacts import load_slide_artefacts
 
     art = load_slide_artefacts(folder, with_nuclei=nuclei)
     counts = {"tiles": 0, "detections": 0}

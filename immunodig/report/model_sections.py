@@ -19,7 +19,8 @@ from immunodig.report.figures import new_figure, png_data_uri
 from immunodig.report.importance import mean_abs_shap, plot_hazard_ratios, plot_importance
 from immunodig.report.km import km_by_group, plot_km
 from immunodig.report.roc import roc_curve_ci, plot_roc
-from immunodig.report.sections import FigureItem, Section, SectionUnavailable, TableItem
+from immunodig.report.sections import FigureItem, Section, TableItem
+from immunodig.errors import SectionUnavailable
 
 #: Evaluations drawn per section (latest first, one per model / outcome / feature set).
 MAX_RUNS = 4

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from immunodig.errors import ImmunodigError
 
-
-class SectionUnavailable(ImmunodigError):
-    """A report section cannot be drawn; the message says why (shown in the report)."""
 
 
 @dataclass

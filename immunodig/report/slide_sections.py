@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from immunodig.errors import ImmunodigError
+from immunodig.errors import ImmunodigError, SectionUnavailable
 from immunodig.report.figures import new_figure, png_data_uri
-from immunodig.report.overlays import (load_slide_artefacts, plot_class_overlay,
-                                       plot_til_density, read_thumbnail)
-from immunodig.report.sections import FigureItem, Section, SectionUnavailable
+from immunodig.report.overlays import plot_class_overlay, plot_til_density
+from immunodig.report.sections import FigureItem, Section
+from immunodig.report.slide_artefacts import load_slide_artefacts, read_thumbnail
 from immunodig.vocab import KATHER_CLASSES, KATHER_COLOURS, KATHER_NAMES
 
 #: Slides shown in the gallery at most.
@@ -46,7 +46,7 @@ def legend_figure() -> str:
 def gallery_section(store: Path, work_dir: Path | None = None,
                     max_slides: int = MAX_GALLERY) -> Section:
     """Thumbnails with class and TIL-density overlays of processed slides (H&E first)."""
-    from immunodig.features.build import default_work_dir
+    from immunodig.slide_folder import default_work_dir
     from immunodig.store import query
 
     slides = query(store, _DONE_SLIDES_SQL).to_pandas()

@@ -17,26 +17,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from immunodig.errors import StoreError
-from immunodig.provenance import file_sha256
+from immunodig.errors import SlideDirError, StoreError
+from immunodig import slide_folder as sf
 from immunodig.store.catalog_sync import FEATURE_NAME
 from immunodig.vocab import FAILURE_REASONS
 
-SLIDE_KEYS = (
-    "slide_id", "path", "patient_id", "stain", "mpp_x", "mpp_y", "mpp_source", "width_px",
-    "height_px", "level_count", "vendor", "checksum_sha256",
-)
-MANIFEST_KEYS = (
-    "slide_id", "run_id", "code_version", "config", "config_hash", "model_hashes", "started_at",
-    "finished_at", "files",
-)
-FAILURE_KEYS = ("path", "slide_id", "reason", "message", "run_id")
 #: Slide property keys never stored, even if a writer let them through (label/macro/barcode/text).
 _FORBIDDEN_PROPERTY_WORDS = ("label", "macro", "barcode", "description", "comment")
 
-
-class SlideDirError(StoreError):
-    """A per-slide folder is incomplete, truncated or inconsistent; nothing was written."""
 
 
 @dataclass(frozen=True)
@@ -59,21 +47,6 @@ class IngestResult:
     run_id: str
     status: Literal["ingested", "unchanged", "failed"]
     n_features: int = 0
-
-
-def _read_json(path: Path, required: tuple[str, ...]) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise SlideDirError(f"{path}: missing") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SlideDirError(f"{path}: not valid JSON (truncated?); rerun this slide") from exc
-    if not isinstance(data, dict):
-        raise SlideDirError(f"{path}: expected a JSON object")
-    missing = [k for k in required if k not in data]
-    if missing:
-        raise SlideDirError(f"{path}: missing keys {missing}; rerun this slide")
-    return data
 
 
 def _timestamp(value: Any, where: str) -> datetime | None:
@@ -123,20 +96,6 @@ def _read_features(path: Path):
     # NaN means "undefined": stored as SQL null so aggregates skip it.
     value = pc.if_else(pc.is_nan(value), pa.scalar(None, pa.float64()), value)
     return pa.table({"feature": feature, "feature_version": version, "value": value})
-
-
-def _check_files(folder: Path, manifest: dict[str, Any]) -> None:
-    files = manifest["files"]
-    if not isinstance(files, dict) or "features.parquet" not in files:
-        raise SlideDirError(f"{folder / 'manifest.json'}: 'files' must list features.parquet with its sha256")
-    for name, expected in files.items():
-        file = folder / name
-        if Path(name).name != name:
-            raise SlideDirError(f"{folder / 'manifest.json'}: file name {name!r} must not contain a folder")
-        if not file.is_file():
-            raise SlideDirError(f"{file}: listed in manifest.json but missing; rerun this slide")
-        if file_sha256(file) != expected:
-            raise SlideDirError(f"{file}: SHA-256 differs from manifest.json (truncated or rewritten); rerun this slide")
 
 
 def _clean_properties(properties: Any, where: Path) -> str:
@@ -231,9 +190,9 @@ def record_failure(
 
 
 def _ingest_failure(con, folder: Path) -> IngestResult:
-    failure = _read_json(folder / "failure.json", FAILURE_KEYS)
+    failure = sf.read_json(folder / sf.FAILURE_JSON, sf.FAILURE_KEYS)
     if not failure["run_id"]:
-        raise SlideDirError(f"{folder / 'failure.json'}: run_id is empty")
+        raise SlideDirError(f"{folder / sf.FAILURE_JSON}: run_id is empty")
     con.execute("begin transaction")
     try:
         record_failure(con, run_id=failure["run_id"], reason=failure["reason"],
@@ -269,20 +228,20 @@ def ingest_slide_dir(con, path: str | Path) -> IngestResult:
     folder = Path(path)
     if not folder.is_dir():
         raise SlideDirError(f"{folder}: not a folder")
-    manifest_path = folder / "manifest.json"
+    manifest_path = folder / sf.MANIFEST_JSON
     if not manifest_path.is_file():
-        if (folder / "failure.json").is_file():
+        if (folder / sf.FAILURE_JSON).is_file():
             return _ingest_failure(con, folder)
         raise SlideDirError(
             f"{folder}: no manifest.json (slide unfinished or interrupted); rerun build-features to complete it"
         )
-    manifest = _read_json(manifest_path, MANIFEST_KEYS)
+    manifest = sf.read_json(manifest_path, sf.MANIFEST_KEYS)
     manifest_sha = hashlib.sha256(manifest_path.read_bytes()).hexdigest()
-    _check_files(folder, manifest)
-    slide = _read_json(folder / "slide.json", SLIDE_KEYS)
+    sf.check_files(folder, manifest)
+    slide = sf.read_json(folder / sf.SLIDE_JSON, sf.SLIDE_KEYS)
     if slide["slide_id"] != manifest["slide_id"]:
         raise SlideDirError(f"{folder}: slide.json and manifest.json name different slides")
-    features = _read_features(folder / "features.parquet")
+    features = _read_features(folder / sf.FEATURES_PARQUET)
     slide_id, run_id = manifest["slide_id"], manifest["run_id"]
 
     known = con.execute(
@@ -310,9 +269,9 @@ def ingest_slide_dir(con, path: str | Path) -> IngestResult:
                 checksum_sha256 = excluded.checksum_sha256,
                 properties_json = excluded.properties_json, ingested_at = now()
             """,
-            {**{k: slide[k] for k in SLIDE_KEYS},
+            {**{k: slide[k] for k in sf.SLIDE_KEYS},
              "path": str(slide["path"]),
-             "properties_json": _clean_properties(slide.get("properties"), folder / "slide.json")},
+             "properties_json": _clean_properties(slide.get("properties"), folder / sf.SLIDE_JSON)},
         )
         if slide["patient_id"] is not None:
             con.execute(

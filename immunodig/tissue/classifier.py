@@ -24,7 +24,7 @@ from typing import Callable
 
 import numpy as np
 
-from immunodig.errors import ImmunodigError, ModelFileError
+from immunodig.errors import ModelFileError, TileSizeError
 from immunodig.provenance import file_sha256
 from immunodig.tissue.checkpoint import LoadedModelFile, ModelMetadata, kather_index_map, load_model_file
 from immunodig.vocab import KATHER_CLASSES
@@ -32,9 +32,6 @@ from immunodig.vocab import KATHER_CLASSES
 #: File name of the shipped default model inside ``immunodig/assets/tissue/``.
 DEFAULT_MODEL_NAME = "kather9_default.pt"
 
-
-class TileSizeError(ImmunodigError, ValueError):
-    """Tiles do not have the size, dtype or channel count the model expects."""
 
 
 def default_model_path() -> Path:

@@ -6,16 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
-from immunodig.errors import ImmunodigError, UnknownClassError
+from immunodig.errors import DatasetError, UnknownClassError
 from immunodig.tissue.checkpoint import kather_code
 from immunodig.vocab import KATHER_CLASSES
 
 #: File suffixes read as tiles.
 TILE_SUFFIXES: tuple[str, ...] = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 
-
-class DatasetError(ImmunodigError):
-    """A tile folder is empty or unreadable."""
 
 
 def list_folder_dataset(root: str | Path) -> list[tuple[Path, str]]:

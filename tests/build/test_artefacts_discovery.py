@@ -9,39 +9,39 @@ import polars as pl
 import pytest
 
 from immunodig.errors import ValidationError
-from immunodig.features import artefacts as af
-from immunodig.features.discovery import discover_slides, make_jobs, read_slide_manifest
+from immunodig import slide_folder as sf
+from immunodig.pipeline.discovery import discover_slides, make_jobs, read_slide_manifest
 from immunodig.io import atomic_path, write_json_atomic, write_parquet_atomic
 from immunodig.provenance import file_sha256, run_key
 
 
 def _complete_folder(folder: Path, run_id: str) -> None:
-    write_parquet_atomic(folder / af.TILES_PARQUET, pl.DataFrame({"a": list(range(1000))}))
-    write_json_atomic(folder / af.SLIDE_JSON, {"slide_id": folder.name})
-    write_json_atomic(folder / af.MANIFEST_JSON, {
-        "run_id": run_id, "files": af.hash_files(folder, [af.TILES_PARQUET, af.SLIDE_JSON])})
+    write_parquet_atomic(folder / sf.TILES_PARQUET, pl.DataFrame({"a": list(range(1000))}))
+    write_json_atomic(folder / sf.SLIDE_JSON, {"slide_id": folder.name})
+    write_json_atomic(folder / sf.MANIFEST_JSON, {
+        "run_id": run_id, "files": sf.hash_files(folder, [sf.TILES_PARQUET, sf.SLIDE_JSON])})
 
 
 def test_complete_folder_is_valid_only_for_its_run(tmp_path):
     folder = tmp_path / "s_0123"
     _complete_folder(folder, "r_1")
-    assert af.is_complete(folder, "r_1")
-    assert not af.is_complete(folder, "r_2")
+    assert sf.is_complete(folder, "r_1")
+    assert not sf.is_complete(folder, "r_2")
 
 
 def test_truncated_file_is_detected(tmp_path):
     folder = tmp_path / "s_0123"
     _complete_folder(folder, "r_1")
-    data = (folder / af.TILES_PARQUET).read_bytes()
-    (folder / af.TILES_PARQUET).write_bytes(data[: len(data) // 2])
-    assert not af.is_complete(folder, "r_1")
+    data = (folder / sf.TILES_PARQUET).read_bytes()
+    (folder / sf.TILES_PARQUET).write_bytes(data[: len(data) // 2])
+    assert not sf.is_complete(folder, "r_1")
 
 
 def test_missing_manifest_means_not_done(tmp_path):
     folder = tmp_path / "s_0123"
     _complete_folder(folder, "r_1")
-    (folder / af.MANIFEST_JSON).unlink()
-    assert not af.is_complete(folder, "r_1")
+    (folder / sf.MANIFEST_JSON).unlink()
+    assert not sf.is_complete(folder, "r_1")
 
 
 def test_atomic_write_leaves_old_file_on_failure(tmp_path):
@@ -125,7 +125,7 @@ def test_atomic_files_follow_the_umask(tmp_path):
 
 def test_bad_build_input_leaves_no_store(tmp_path):
     from immunodig.errors import ConfigError
-    from immunodig.features.build import build_features
+    from immunodig.pipeline.build import build_features
 
     store = tmp_path / "s.duckdb"
     with pytest.raises(ValidationError, match="manifest file not found"):

@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from immunodig.config import BuildConfig
-from immunodig.features.build import build_features
+from immunodig.pipeline.build import build_features
 from immunodig.store import query
 from immunodig.vocab import KATHER_CLASSES
 

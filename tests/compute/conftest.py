@@ -31,7 +31,7 @@ def store_counts(store: Path) -> dict[str, int]:
 
 def build(cohort, out: Path, **kwargs) -> Build:
     """``build_features`` over the cohort into ``out``; kwargs go to it (executor, workers)."""
-    from immunodig.features.build import build_features
+    from immunodig.pipeline.build import build_features
 
     store, work = out / "store.duckdb", out / "slides"
     summary = build_features([cohort.slides_dir], store, manifest=cohort.manifest,

@@ -15,17 +15,17 @@ import polars as pl
 from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
-from immunodig.features import artefacts as af
+from immunodig import slide_folder as sf
 
 from .conftest import N_SLIDES, REPO_ROOT, build
 
 
 def _same_slide(folder: Path, ref: Path) -> None:
-    for name in (af.FEATURES_PARQUET, af.TILES_PARQUET):
+    for name in (sf.FEATURES_PARQUET, sf.TILES_PARQUET):
         assert_frame_equal(pl.read_parquet(folder / name), pl.read_parquet(ref / name),
                            check_exact=False, rel_tol=1e-5, abs_tol=1e-6)
-    assert json.loads((folder / af.SLIDE_JSON).read_text()) == \
-        json.loads((ref / af.SLIDE_JSON).read_text())
+    assert json.loads((folder / sf.SLIDE_JSON).read_text()) == \
+        json.loads((ref / sf.SLIDE_JSON).read_text())
 
 
 def test_process_pool_gives_the_in_process_results(cohort, reference, tmp_path):
@@ -37,7 +37,7 @@ def test_process_pool_gives_the_in_process_results(cohort, reference, tmp_path):
 
 
 def _manifest_mtimes(work: Path) -> dict[str, int]:
-    return {p.parent.name: p.stat().st_mtime_ns for p in work.glob(f"s_*/{af.MANIFEST_JSON}")}
+    return {p.parent.name: p.stat().st_mtime_ns for p in work.glob(f"s_*/{sf.MANIFEST_JSON}")}
 
 
 def test_killed_local_run_resumes_with_only_unfinished_slides(cohort, reference, tmp_path):
@@ -73,11 +73,11 @@ def test_truncated_file_is_detected_and_redone(cohort, reference, tmp_path):
     work = tmp_path / "slides"
     shutil.copytree(reference.work, work)
     victim = sorted(reference.status)[0]
-    tiles = work / victim / af.TILES_PARQUET
+    tiles = work / victim / sf.TILES_PARQUET
     data = tiles.read_bytes()
     tiles.write_bytes(data[: len(data) // 2])
-    assert not af.is_complete(work / victim, json.loads(
-        (work / victim / af.MANIFEST_JSON).read_text())["run_id"])
+    assert not sf.is_complete(work / victim, json.loads(
+        (work / victim / sf.MANIFEST_JSON).read_text())["run_id"])
 
     rerun = build(cohort, tmp_path, executor="debug")
     assert rerun.status[victim] == "done"
@@ -95,7 +95,7 @@ def test_status_lists_done_failed_and_pending(cohort, reference, tmp_path):
     (slides / "broken.tiff").write_bytes(b"II*\x00 this is not a slide")
     work = tmp_path / "slides"
     shutil.copytree(reference.work, work)
-    from immunodig.features.build import build_features
+    from immunodig.pipeline.build import build_features
 
     store = tmp_path / "store.duckdb"
     summary = build_features([slides], store, manifest=cohort.manifest, work_dir=work,
@@ -104,7 +104,7 @@ def test_status_lists_done_failed_and_pending(cohort, reference, tmp_path):
     reason = summary.failed[0].reason
     interrupted = work / "s_00000000deadbeef"  # a worker killed before its manifest
     interrupted.mkdir()
-    shutil.copy(reference.work / sorted(reference.status)[0] / af.SLIDE_JSON, interrupted)
+    shutil.copy(reference.work / sorted(reference.status)[0] / sf.SLIDE_JSON, interrupted)
 
     result = CliRunner().invoke(app, ["status", "--store", str(store), "--work-dir", str(work)],
                                 env={"COLUMNS": "200"})

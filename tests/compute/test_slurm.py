@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from immunodig.features import artefacts as af
+from immunodig import slide_folder as sf
 
 from . import jobs
 from .conftest import REPO_ROOT, store_counts
@@ -52,8 +52,8 @@ def test_build_features_through_slurm_end_to_end(slurm, cohort, reference, tmp_p
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert store_counts(store) == reference.counts
     for slide_id in reference.status:
-        run_id = af.read_manifest(reference.work / slide_id)["run_id"]
-        assert af.is_complete(work / slide_id, run_id)
+        run_id = sf.read_manifest(reference.work / slide_id)["run_id"]
+        assert sf.is_complete(work / slide_id, run_id)
     # The work ran as an array of ceil(3 / 2) = 2 tasks whose logs are on the shared folder.
     arrays = [p for p in (work / "slurm_logs").iterdir() if p.is_dir()]
     assert len(arrays) == 1

@@ -20,7 +20,7 @@ SLIDE_AREA_MM2 = 2220 * 2967 * 0.499**2 / 1e6  # whole scanned region
 def features(tmp_path_factory) -> dict[str, float]:
     if not SLIDE.exists():
         pytest.skip(f"real slide absent: {SLIDE}")
-    from immunodig.features.build import build_features
+    from immunodig.pipeline.build import build_features
 
     out = tmp_path_factory.mktemp("cmu")
     summary = build_features([SLIDE], out / "store.duckdb",

@@ -8,9 +8,10 @@ import pytest
 from matplotlib.colors import to_rgba
 from PIL import Image
 
-from immunodig.report.overlays import (OVERLAY_FILES, class_overlay_rgba, load_slide_artefacts,
-                                       qc_overlay_rgba, til_density_grid, tile_grid_of,
-                                       write_slide_overlays)
+from immunodig.report.overlays import OVERLAY_FILES, write_slide_overlays
+from immunodig.report.slide_artefacts import load_slide_artefacts
+from immunodig.report.tile_grids import (class_overlay_rgba, qc_overlay_rgba, til_density_grid,
+                                         tile_grid_of)
 from immunodig.vocab import KATHER_COLOURS
 from tests.report.builders import MPP, TILE_PX, write_slide_folder
 

@@ -14,7 +14,8 @@ def test_report_on_demo_store(tmp_path):
     from immunodig.evaluation.workflow import evaluate_store, fit_store
     from immunodig.report import build_report
     from immunodig.report.geojson import export_slide_geojson
-    from immunodig.report.overlays import OVERLAY_FILES, slide_folder, write_slide_overlays
+    from immunodig.report.overlays import OVERLAY_FILES, write_slide_overlays
+    from immunodig.report.slide_artefacts import locate_slide_folder
     from immunodig.store import query
 
     demo = run_demo(tmp_path / "demo", workers=2, show_progress=False, log=lambda _: None)
@@ -31,7 +32,7 @@ def test_report_on_demo_store(tmp_path):
 
     slide_id = query(demo.store, "select slide_id from slides where stain = 'HE' "
                                  "order by slide_id limit 1")["slide_id"][0]
-    folder = slide_folder(demo.store, slide_id)
+    folder = locate_slide_folder(demo.store, slide_id)
     written = write_slide_overlays(folder)
     assert all((folder / name).is_file() for name in OVERLAY_FILES.values()), written
     counts = export_slide_geojson(folder, tmp_path / "s.geojson")

@@ -128,7 +128,8 @@ def test_cli_report_show_export(model_store, bare_store, tmp_path):
 
 
 def test_unknown_slide_is_a_clear_error(model_store):
-    from immunodig.report.overlays import SlideArtefactError, slide_folder
+    from immunodig.errors import SlideArtefactError
+    from immunodig.report.slide_artefacts import locate_slide_folder
 
     with pytest.raises(SlideArtefactError, match="not in"):
-        slide_folder(model_store, "s_ffffffffffffffff")
+        locate_slide_folder(model_store, "s_ffffffffffffffff")

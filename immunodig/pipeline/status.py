@@ -6,7 +6,7 @@ from pathlib import Path
 
 import polars as pl
 
-from immunodig.features import artefacts as af
+from immunodig import slide_folder as sf
 
 
 def scan_work_dir(work_dir: str | Path) -> pl.DataFrame:
@@ -17,10 +17,10 @@ def scan_work_dir(work_dir: str | Path) -> pl.DataFrame:
     """
     rows = []
     for folder in sorted(p for p in Path(work_dir).glob("s_*") if p.is_dir()):
-        manifest = af.read_manifest(folder)
+        manifest = sf.read_manifest(folder)
         if manifest is not None:
             rows.append((folder.name, "complete", manifest.get("run_id")))
-        elif (folder / af.FAILURE_JSON).exists():
+        elif (folder / sf.FAILURE_JSON).exists():
             rows.append((folder.name, "failed", None))
         else:
             rows.append((folder.name, "in_progress", None))

@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 
 from immunodig.errors import ValidationError
-from immunodig.features.slide_job import SlideJob
+from immunodig.pipeline.slide_job import SlideJob
 from immunodig.vocab import STAINS
 
 #: File extensions taken as slides when a folder is given (openslide formats).

@@ -18,7 +18,7 @@ import polars as pl
 from immunodig import __version__
 from immunodig.config import BuildConfig
 from immunodig.errors import ImmunodigError, SlideError
-from immunodig.features import artefacts as af
+from immunodig import slide_folder as sf
 from immunodig.io import write_json_atomic, write_parquet_atomic
 from immunodig.provenance import file_sha256
 
@@ -79,8 +79,8 @@ def run_slide_job(job: SlideJob, ctx: RunContext) -> SlideOutcome:
 
         with Slide(job.path, mpp=ctx.cfg.mpp_override) as slide:
             slide_id = slide.fingerprint
-            folder = Path(ctx.work_dir) / slide_id
-            if af.is_complete(folder, ctx.run_id):
+            folder = sf.slide_dir(ctx.work_dir, slide_id)
+            if sf.is_complete(folder, ctx.run_id):
                 return SlideOutcome(job.path, "skipped", slide_id, str(folder),
                                     seconds=time.monotonic() - t0)
             _process(slide, job, ctx, folder)
@@ -97,8 +97,8 @@ def run_slide_job(job: SlideJob, ctx: RunContext) -> SlideOutcome:
 def _fail(job: SlideJob, ctx: RunContext, slide_id: str | None, folder: Path | None,
           reason: str, message: str, t0: float) -> SlideOutcome:
     if folder is not None:
-        (folder / af.MANIFEST_JSON).unlink(missing_ok=True)
-        write_json_atomic(folder / af.FAILURE_JSON, {
+        (folder / sf.MANIFEST_JSON).unlink(missing_ok=True)
+        write_json_atomic(folder / sf.FAILURE_JSON, {
             "path": str(Path(job.path).resolve()), "slide_id": slide_id, "reason": reason,
             "message": message, "run_id": ctx.run_id, "failed_at": _now(),
         })
@@ -115,16 +115,16 @@ def _process(slide, job: SlideJob, ctx: RunContext, folder: Path) -> None:
     started = _now()
     folder.mkdir(parents=True, exist_ok=True)
     # A previous run's marker must go first: from here on the folder is "in progress".
-    (folder / af.MANIFEST_JSON).unlink(missing_ok=True)
-    (folder / af.FAILURE_JSON).unlink(missing_ok=True)
+    (folder / sf.MANIFEST_JSON).unlink(missing_ok=True)
+    (folder / sf.FAILURE_JSON).unlink(missing_ok=True)
 
     record = slide.describe()
     record.update(patient_id=job.patient_id, stain=job.stain,
                   checksum_sha256=file_sha256(slide.path))
-    write_json_atomic(folder / af.SLIDE_JSON, record)
+    write_json_atomic(folder / sf.SLIDE_JSON, record)
 
     mask = tissue_mask(slide, cfg.mask_mpp)
-    mask.save_png(folder / af.MASK_PNG)
+    mask.save_png(folder / sf.MASK_PNG)
     if mask.area_mm2 == 0:
         raise SlideError(f"slide {slide.fingerprint}: no tissue detected", reason="no_tissue")
     grid = tile_grid(mask, slide.mpp, slide.dimensions, cfg.target_mpp, cfg.tile_size_px,
@@ -134,25 +134,25 @@ def _process(slide, job: SlideJob, ctx: RunContext, folder: Path) -> None:
                          reason="no_tissue")
 
     tiles = _classify(slide, grid, job.stain, ctx)
-    write_parquet_atomic(folder / af.TILES_PARQUET, tiles)
+    write_parquet_atomic(folder / sf.TILES_PARQUET, tiles)
     n_cols = int(slide.size_um[0] // cfg.tile_size_um)
     n_rows = int(slide.size_um[1] // cfg.tile_size_um)
-    save_class_map(tiles, n_cols, n_rows, folder / af.CLASSMAP_PNG)
+    save_class_map(tiles, n_cols, n_rows, folder / sf.CLASSMAP_PNG)
 
-    files = [af.SLIDE_JSON, af.MASK_PNG, af.TILES_PARQUET, af.CLASSMAP_PNG, af.FEATURES_PARQUET]
+    files = [sf.SLIDE_JSON, sf.MASK_PNG, sf.TILES_PARQUET, sf.CLASSMAP_PNG, sf.FEATURES_PARQUET]
     if job.stain == "HE":
         nuclei = _nuclei(slide, tiles, ctx, folder)
         features = compute_slide_features(tiles, nuclei, mask.area_mm2, cfg)
         if nuclei is not None:
-            files.append(af.NUCLEI_PARQUET)
+            files.append(sf.NUCLEI_PARQUET)
     else:
-        from immunodig.features.ihc_slide import ihc_slide_features
+        from immunodig.pipeline.ihc_slide import ihc_slide_features
 
         features, extra = ihc_slide_features(slide, tiles, mask, job.stain, job.reference_folder,
                                              cfg, folder)
         files += extra
-    write_parquet_atomic(folder / af.FEATURES_PARQUET, features)
-    write_json_atomic(folder / af.MANIFEST_JSON, {
+    write_parquet_atomic(folder / sf.FEATURES_PARQUET, features)
+    write_json_atomic(folder / sf.MANIFEST_JSON, {
         "slide_id": slide.fingerprint,
         "run_id": ctx.run_id,
         "code_version": __version__,
@@ -161,7 +161,7 @@ def _process(slide, job: SlideJob, ctx: RunContext, folder: Path) -> None:
         "model_hashes": ctx.model_hashes,
         "started_at": started,
         "finished_at": _now(),
-        "files": af.hash_files(folder, files),
+        "files": sf.hash_files(folder, files),
     })
 
 
@@ -184,8 +184,8 @@ def _nuclei(slide, tiles: pl.DataFrame, ctx: RunContext, folder: Path) -> pl.Dat
         return None
     from immunodig.nuclei import segment_slide
 
-    segment_slide(slide, tiles, cfg, folder / af.NUCLEI_PARQUET)
+    segment_slide(slide, tiles, cfg, folder / sf.NUCLEI_PARQUET)
     from immunodig.features.tilemap import NUCLEI_COLUMNS
 
     # Only the columns the slide features use: a slide may hold millions of nuclei.
-    return pl.read_parquet(folder / af.NUCLEI_PARQUET, columns=list(NUCLEI_COLUMNS))
+    return pl.read_parquet(folder / sf.NUCLEI_PARQUET, columns=list(NUCLEI_COLUMNS))

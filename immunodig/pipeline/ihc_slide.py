@@ -16,13 +16,9 @@ import numpy as np
 import polars as pl
 
 from immunodig.config import BuildConfig
-from immunodig.features import artefacts as af
+from immunodig import slide_folder as sf
 from immunodig.io import write_json_atomic, write_parquet_atomic
 from immunodig.slides.tissue_mask import TissueMask
-
-IHC_CELLS_PARQUET = "ihc_cells.parquet"
-REGISTRATION_JSON = "registration.json"
-
 
 def ihc_slide_features(slide, tiles: pl.DataFrame, mask: TissueMask, stain: str,
                        reference_folder: str | None, cfg: BuildConfig,
@@ -36,27 +32,27 @@ def ihc_slide_features(slide, tiles: pl.DataFrame, mask: TissueMask, stain: str,
     from immunodig.nuclei.ihc import detect_positive_slide, rigid_register
 
     cells = detect_positive_slide(slide, tiles, cfg.tile_size_um, mpp=cfg.nuclei_mpp)
-    write_parquet_atomic(folder / IHC_CELLS_PARQUET, cells)
-    written = [IHC_CELLS_PARQUET]
+    write_parquet_atomic(folder / sf.IHC_CELLS_PARQUET, cells)
+    written = [sf.IHC_CELLS_PARQUET]
     values: dict[str, float] = {"area_tissue_mm2": mask.area_mm2}
     if reference_folder is None:
         nan_features = ihc_features(tiles.head(0), cells.head(0), cfg, stain)
         values.update({k: float("nan") for k in nan_features})
         return features_table(values), written
     ref = Path(reference_folder)
-    ref_meta = json.loads((ref / af.SLIDE_JSON).read_text())
-    ref_mask = TissueMask.load_png(ref / af.MASK_PNG, cfg.mask_mpp)
+    ref_meta = json.loads((ref / sf.SLIDE_JSON).read_text())
+    ref_mask = TissueMask.load_png(ref / sf.MASK_PNG, cfg.mask_mpp)
     transform = rigid_register(ref_mask.mask, mask.mask, cfg.mask_mpp)
-    he_tiles = pl.read_parquet(ref / af.TILES_PARQUET)
+    he_tiles = pl.read_parquet(ref / sf.TILES_PARQUET)
     xy = transform.apply(cells.select("x_um", "y_um").to_numpy()) if cells.height else \
         np.zeros((0, 2))
     mapped = pl.DataFrame({"x_um": xy[:, 0], "y_um": xy[:, 1]},
                           schema={"x_um": pl.Float64, "y_um": pl.Float64})
     values.update(ihc_features(he_tiles, mapped, cfg, stain))
-    write_json_atomic(folder / REGISTRATION_JSON, {
+    write_json_atomic(folder / sf.REGISTRATION_JSON, {
         "reference_slide_id": ref_meta["slide_id"], "angle_deg": transform.angle_deg,
         "shift_um": list(transform.shift_um), "centre_um": list(transform.centre_um),
         "overlap_dice": transform.overlap_dice, "mask_mpp": cfg.mask_mpp,
     })
-    written.append(REGISTRATION_JSON)
+    written.append(sf.REGISTRATION_JSON)
     return features_table(values), written

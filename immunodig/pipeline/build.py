@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from immunodig import __version__
+from immunodig import slide_folder as sf
 from immunodig.config import BuildConfig
 from immunodig.errors import ConfigError, ModelFileError
-from immunodig.features.discovery import discover_slides, make_jobs, read_slide_manifest
-from immunodig.features.slide_job import RunContext, SlideJob, SlideOutcome, run_slide_job
+from immunodig.pipeline.discovery import discover_slides, make_jobs, read_slide_manifest
+from immunodig.pipeline.slide_job import RunContext, SlideJob, SlideOutcome, run_slide_job
 from immunodig.progress import progress
 from immunodig.provenance import file_sha256, run_key
 
@@ -44,12 +45,6 @@ class BuildSummary:
     def ok(self) -> bool:
         """True when no slide failed."""
         return not self.failed
-
-
-def default_work_dir(store_path: str | Path) -> Path:
-    """Per-slide folders live beside the store: ``<store stem>_slides/``."""
-    p = Path(store_path)
-    return p.with_name(f"{p.stem}_slides")
 
 
 def model_hashes(cfg: BuildConfig) -> dict[str, str]:
@@ -120,7 +115,7 @@ def build_features(
     # Inputs are checked before anything is recorded, so bad input leaves the store untouched.
     links = read_slide_manifest(manifest, pseudonym_key) if manifest else None
     jobs = make_jobs(discover_slides(inputs), links)
-    work = Path(work_dir) if work_dir else default_work_dir(store_path)
+    work = Path(work_dir) if work_dir else sf.default_work_dir(store_path)
     work.mkdir(parents=True, exist_ok=True)
     hashes = model_hashes(cfg)
     run_id = run_key(cfg.config_hash(), hashes)
@@ -190,13 +185,12 @@ def skip_if_complete(job: SlideJob, ctx: RunContext) -> SlideOutcome | None:
     Opens the slide only to fingerprint it; any problem is left to the worker to report.
     """
     from immunodig.errors import ImmunodigError
-    from immunodig.features import artefacts as af
     from immunodig.slides import Slide
 
     try:
         with Slide(job.path, mpp=ctx.cfg.mpp_override) as slide:
-            folder = Path(ctx.work_dir) / slide.fingerprint
-            if af.is_complete(folder, ctx.run_id):
+            folder = sf.slide_dir(ctx.work_dir, slide.fingerprint)
+            if sf.is_complete(folder, ctx.run_id):
                 return SlideOutcome(job.path, "skipped", slide.fingerprint, str(folder))
     except ImmunodigError:
         pass

@@ -1,0 +1,114 @@
+"""A slide's result folder as the report sees it: what it holds, its thumbnail, where it is.
+
+Reading goes through :mod:`immunodig.slide_folder`, the one per-slide folder contract.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from immunodig import slide_folder as sf
+from immunodig.errors import SlideArtefactError, SlideDirError, SlideError
+
+log = logging.getLogger(__name__)
+
+#: Longest side of thumbnails, in pixels.
+THUMB_MAX_PX = 1200
+
+
+@dataclass
+class SlideArtefacts:
+    """What a slide's folder holds (``None`` where a file is absent).
+
+    Attributes
+    ----------
+    folder : Path
+    slide : dict
+        ``slide.json`` (slide_id, path, mpp_x, width_px, height_px, ...).
+    tiles, nuclei : polars.DataFrame or None
+    mask : numpy.ndarray of bool or None
+    mask_mpp : float or None
+        From the manifest's config (``mask_mpp``).
+    """
+
+    folder: Path
+    slide: dict
+    tiles: pl.DataFrame | None
+    nuclei: pl.DataFrame | None
+    mask: np.ndarray | None
+    mask_mpp: float | None
+
+    @property
+    def slide_id(self) -> str:
+        return str(self.slide.get("slide_id") or self.folder.name)
+
+    @property
+    def mpp(self) -> float:
+        return float(self.slide["mpp_x"])
+
+    @property
+    def size_px(self) -> tuple[int, int]:
+        """Level-0 ``(width, height)``."""
+        return int(self.slide["width_px"]), int(self.slide["height_px"])
+
+
+def load_slide_artefacts(folder: str | Path, with_nuclei: bool = True,
+                         nuclei_columns: list[str] | None = None) -> SlideArtefacts:
+    """Read a per-slide folder (:mod:`immunodig.slide_folder`); raise when ``slide.json`` is absent.
+
+    ``nuclei_columns`` limits what is read of ``nuclei.parquet`` (all columns by default).
+    """
+    folder = Path(folder)
+    try:
+        slide = sf.read_slide_record(folder)
+    except SlideDirError as exc:
+        raise SlideArtefactError(f"{exc}; run build-features for this slide first") from exc
+    nuclei = sf.read_nuclei(folder, nuclei_columns) if with_nuclei else None
+    mask, mask_mpp = sf.read_mask(folder, slide)
+    return SlideArtefacts(folder, slide, sf.read_tiles(folder), nuclei, mask, mask_mpp)
+
+
+def thumbnail_mpp(art: SlideArtefacts, max_px: int = THUMB_MAX_PX) -> float:
+    """Resolution (µm/px) at which the slide's longest side is ``max_px`` pixels."""
+    return max(art.mpp, max(art.size_px) * art.mpp / max_px)
+
+
+def read_thumbnail(art: SlideArtefacts, max_px: int = THUMB_MAX_PX) -> np.ndarray | None:
+    """The slide's thumbnail, or ``None`` (logged) when the slide file cannot be opened."""
+    from immunodig.slides import Slide
+
+    path = art.slide.get("path")
+    mpp = art.mpp if art.slide.get("mpp_source") == "override" else None
+    try:
+        with Slide(path, mpp=mpp) as slide:
+            return slide.thumbnail(thumbnail_mpp(art, max_px))
+    except (SlideError, OSError, TypeError) as exc:
+        log.warning("slide %s: thumbnail not available (%s)", art.slide_id, type(exc).__name__)
+        return None
+
+
+def locate_slide_folder(store_path: str | Path, slide_id: str, work_dir: str | Path | None = None) -> Path:
+    """The per-slide folder of a slide of the store (default work dir: beside the store).
+
+    Raises
+    ------
+    SlideArtefactError
+        The slide is not in the store or its folder is missing.
+    """
+    from immunodig.store import query
+
+    found = query(store_path, "select slide_id from slides where slide_id = $id",
+                  {"id": slide_id})
+    if found.height == 0 or "/" in slide_id or "\\" in slide_id:
+        raise SlideArtefactError(f"slide {slide_id} is not in {store_path}; list slides with "
+                                 "`select slide_id, stain from slides`")
+    folder = sf.slide_dir(work_dir or sf.default_work_dir(store_path), slide_id)
+    if not folder.is_dir():
+        raise SlideArtefactError(f"slide {slide_id}: folder {folder} not found; pass --work-dir "
+                                 "where build-features wrote the per-slide folders")
+    return folder

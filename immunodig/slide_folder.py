@@ -1,0 +1,180 @@
+"""The per-slide result folder: the one contract between workers, the store and the report.
+
+Every stage that writes or reads a slide's results goes through this module: the names of all
+artefacts, where folders live, the completion marker and its check, and the readers used by the
+store's ingest and the report. A new artefact is added here once (see docs/architecture.md).
+
+A slide's folder is complete for a run when ``manifest.json`` exists, names that run and every
+file it lists exists with the recorded SHA-256. The manifest is written last, so a killed worker
+leaves no folder that a rerun would take as done, and a truncated file is detected and redone.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from immunodig.errors import SlideDirError
+from immunodig.provenance import file_sha256
+
+SLIDE_JSON = "slide.json"
+MASK_PNG = "mask.png"
+TILES_PARQUET = "tiles.parquet"
+CLASSMAP_PNG = "classmap.png"
+NUCLEI_PARQUET = "nuclei.parquet"
+FEATURES_PARQUET = "features.parquet"
+IHC_CELLS_PARQUET = "ihc_cells.parquet"
+REGISTRATION_JSON = "registration.json"
+MANIFEST_JSON = "manifest.json"
+FAILURE_JSON = "failure.json"
+
+#: Every artefact a slide folder can hold, with what it contains (docs/architecture.md).
+ARTEFACTS: dict[str, str] = {
+    SLIDE_JSON: "slide record: id, path, patient, stain, mpp and its source, size, vendor",
+    MASK_PNG: "tissue mask at the build's mask_mpp (uint8 0/255)",
+    TILES_PARQUET: "one row per grid tile: rectangle, QC measures, class probabilities",
+    CLASSMAP_PNG: "RGB tile class map, one pixel per tile, Kather colours",
+    NUCLEI_PARQUET: "one row per nucleus: centroid, morphology, cell class (H&E, nuclei stage)",
+    FEATURES_PARQUET: "long table feature, value, feature_version",
+    IHC_CELLS_PARQUET: "IHC slides: DAB-positive cells in the IHC frame",
+    REGISTRATION_JSON: "IHC slides: rigid transform onto the patient's H&E slide",
+    MANIFEST_JSON: "completion marker, written last: run, config, model hashes, file hashes",
+    FAILURE_JSON: "instead of the manifest when the slide failed: reason and message",
+}
+
+#: Keys each JSON artefact must carry.
+SLIDE_KEYS: tuple[str, ...] = (
+    "slide_id", "path", "patient_id", "stain", "mpp_x", "mpp_y", "mpp_source", "width_px",
+    "height_px", "level_count", "vendor", "checksum_sha256",
+)
+MANIFEST_KEYS: tuple[str, ...] = (
+    "slide_id", "run_id", "code_version", "config", "config_hash", "model_hashes", "started_at",
+    "finished_at", "files",
+)
+FAILURE_KEYS: tuple[str, ...] = ("path", "slide_id", "reason", "message", "run_id")
+
+
+def default_work_dir(store_path: str | Path) -> Path:
+    """Per-slide folders live beside the store: ``<store stem>_slides/``."""
+    p = Path(store_path)
+    return p.with_name(f"{p.stem}_slides")
+
+
+def slide_dir(work_dir: str | Path, slide_id: str) -> Path:
+    """The result folder of one slide."""
+    return Path(work_dir) / slide_id
+
+
+def read_json(path: Path, required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Read a JSON artefact and check its keys.
+
+    Raises
+    ------
+    SlideDirError
+        The file is missing, not a JSON object, or lacks a required key.
+    """
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise SlideDirError(f"{path}: missing") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SlideDirError(f"{path}: not valid JSON (truncated?); rerun this slide") from exc
+    if not isinstance(data, dict):
+        raise SlideDirError(f"{path}: expected a JSON object")
+    missing = [k for k in required if k not in data]
+    if missing:
+        raise SlideDirError(f"{path}: missing keys {missing}; rerun this slide")
+    return data
+
+
+def read_manifest(folder: Path) -> dict | None:
+    """Return the parsed manifest, or ``None`` when absent or unreadable."""
+    try:
+        return json.loads((folder / MANIFEST_JSON).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def check_files(folder: Path, manifest: dict[str, Any],
+                required: tuple[str, ...] = (FEATURES_PARQUET,)) -> None:
+    """Check that every file the manifest lists exists with its recorded SHA-256.
+
+    ``required`` names files the manifest must list (what the store's ingest needs).
+
+    Raises
+    ------
+    SlideDirError
+        Naming the first file that is missing or differs.
+    """
+    files = manifest.get("files")
+    where = folder / MANIFEST_JSON
+    if not isinstance(files, dict) or any(name not in files for name in required):
+        raise SlideDirError(f"{where}: 'files' must list {', '.join(required)} with their sha256")
+    for name, expected in files.items():
+        if Path(name).name != name:
+            raise SlideDirError(f"{where}: file name {name!r} must not contain a folder")
+        file = folder / name
+        if not file.is_file():
+            raise SlideDirError(f"{file}: listed in {MANIFEST_JSON} but missing; rerun this slide")
+        if file_sha256(file) != expected:
+            raise SlideDirError(f"{file}: SHA-256 differs from {MANIFEST_JSON} (truncated or "
+                                "rewritten); rerun this slide")
+
+
+def is_complete(folder: Path, run_id: str) -> bool:
+    """True when ``folder`` holds a valid, complete result of ``run_id`` (hashes checked)."""
+    manifest = read_manifest(folder)
+    if manifest is None or manifest.get("run_id") != run_id:
+        return False
+    try:
+        check_files(folder, manifest, required=())
+    except SlideDirError:
+        return False
+    return True
+
+
+def hash_files(folder: Path, names: list[str]) -> dict[str, str]:
+    """SHA-256 of each named file that exists in ``folder``."""
+    return {n: file_sha256(folder / n) for n in names if (folder / n).is_file()}
+
+
+def read_slide_record(folder: Path) -> dict[str, Any]:
+    """``slide.json`` with the keys a reader needs to place anything on the slide."""
+    return read_json(folder / SLIDE_JSON, ("mpp_x", "width_px", "height_px"))
+
+
+def read_tiles(folder: Path):
+    """``tiles.parquet`` as a polars DataFrame, or ``None`` when absent."""
+    import polars as pl
+
+    path = folder / TILES_PARQUET
+    return pl.read_parquet(path) if path.is_file() else None
+
+
+def read_nuclei(folder: Path, columns: list[str] | None = None):
+    """``nuclei.parquet`` (only ``columns`` when given), or ``None`` when absent."""
+    import polars as pl
+
+    path = folder / NUCLEI_PARQUET
+    return pl.read_parquet(path, columns=columns) if path.is_file() else None
+
+
+def read_mask(folder: Path, slide: dict[str, Any]):
+    """The tissue mask (bool array) and its µm/px, or ``(None, None)`` when absent.
+
+    The resolution comes from the manifest's config (``mask_mpp``) or, without a manifest, from
+    the mask's width against the slide's.
+    """
+    import numpy as np
+    from PIL import Image
+
+    path = folder / MASK_PNG
+    if not path.is_file():
+        return None, None
+    mask = np.asarray(Image.open(path)) > 127
+    try:
+        mask_mpp = float(read_manifest(folder)["config"]["mask_mpp"])
+    except (TypeError, KeyError, ValueError):
+        mask_mpp = float(slide["mpp_x"]) * float(slide["width_px"]) / mask.shape[1]
+    return mask, mask_mpp
