@@ -48,3 +48,24 @@ RECIST: Final[tuple[str, ...]] = ("CR", "PR", "SD", "PD", "NE")
 FAILURE_REASONS: Final[tuple[str, ...]] = (
     "not_found", "unsupported", "corrupt", "no_mpp", "no_tissue", "failed",
 )
+
+#: Pipeline stages that produce slide features (``FeatureSpec.stage``), in pipeline order.
+FEATURE_STAGES: Final[tuple[str, ...]] = ("tissue", "nuclei", "structures", "spatial", "ihc")
+
+#: Stages whose features form the ``morphology`` feature set of the model matrix (H&E only);
+#: ``ihc`` features join the ``multiplex`` set. Every stage belongs to exactly one set.
+MORPHOLOGY_STAGES: Final[tuple[str, ...]] = ("tissue", "nuclei", "structures", "spatial")
+IHC_STAGES: Final[tuple[str, ...]] = ("ihc",)
+
+#: How a slide feature combines over a patient's slides (``sql/views/03_patient_features_long``).
+PATIENT_AGGREGATIONS: Final[tuple[str, ...]] = ("area_weighted_mean", "sum", "max", "mean")
+
+#: Categorical clinical columns and their allowed levels (clinical schema, cohort table, generator).
+CLINICAL_CATEGORIES: Final[dict[str, tuple[str, ...]]] = {
+    "sex": ("F", "M"),
+    "primary_side": ("left", "right", "rectum"),
+    "ras_status": ("wt", "mut"),
+    "braf_status": ("wt", "mut"),
+    "ici_regimen": ("anti-PD-1", "anti-PD-1+anti-CTLA-4", "other"),
+    "best_response": RECIST,
+}

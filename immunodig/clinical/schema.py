@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from immunodig.errors import ValidationError
-from immunodig.vocab import RECIST
+from immunodig.vocab import CLINICAL_CATEGORIES
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -83,14 +83,7 @@ def _finite_nonnegative(error: str) -> Check:
 
 
 def _clinical() -> TableSchema:
-    vocab = {
-        "sex": ("F", "M"),
-        "primary_side": ("left", "right", "rectum"),
-        "ras_status": ("wt", "mut"),
-        "braf_status": ("wt", "mut"),
-        "ici_regimen": ("anti-PD-1", "anti-PD-1+anti-CTLA-4", "other"),
-        "best_response": RECIST,
-    }
+    vocab = CLINICAL_CATEGORIES
     binary = Check.isin([0, 1], error="must be 0 or 1")
     time = _finite_nonnegative("must be a number of months >= 0")
     row_checks = {

@@ -1,76 +1,38 @@
 """The feature catalogue: every slide feature declared once, with unit and definition.
 
-The declarations feed the store's ``feature_catalog`` table and the generated
+The catalogue is declared explicitly: :data:`DECLARING_MODULES` lists every module whose
+``SPECS`` it holds, in catalogue order (a new stage adds its module here once). The declarations
+feed the store's ``feature_catalog`` table and the generated
 ``docs/features.md``. Changing a definition means bumping ``version``; values computed under an
 older version stay in the store under that version.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Literal
+from immunodig.features import (composition_specs, margin_specs, spatial_specs,
+                                structures_specs, til_specs)
+from immunodig.features.feature_spec import FeatureSpec
 
-Aggregation = Literal["area_weighted_mean", "sum", "max", "mean"]
-
-
-@dataclass(frozen=True)
-class FeatureSpec:
-    """Declaration of one slide-level feature.
-
-    Parameters
-    ----------
-    name : str
-        Column-safe name carrying the unit, e.g. ``til_density_tumour_per_mm2``.
-    unit : str
-        Physical unit (``mm2``, ``per_mm2``, ``fraction``, ``um``, ``count``, ``1``).
-    description : str
-        Definition a pathologist recognises, including how edge cases are valued.
-    stage : str
-        Pipeline stage producing it: ``tissue``, ``nuclei``, ``structures``, ``spatial``, ``ihc``.
-    inputs : tuple of str
-        Per-slide artefacts it is computed from (``mask``, ``tiles``, ``nuclei``).
-    version : int
-        Bumped whenever the definition changes.
-    patient_aggregation : str
-        How slides of one patient combine in the patient view.
-    weight : str or None
-        Feature used as weight for ``area_weighted_mean`` (e.g. ``area_tumour_mm2``).
-    reference : str or None
-        Literature reference, where one exists.
-    """
-
-    name: str
-    unit: str
-    description: str
-    stage: str
-    inputs: tuple[str, ...]
-    version: int = 1
-    patient_aggregation: Aggregation = "area_weighted_mean"
-    weight: str | None = "area_tissue_mm2"
-    reference: str | None = None
-
-    def as_row(self) -> dict:
-        """Return the declaration as a flat dict (row of ``feature_catalog``)."""
-        row = asdict(self)
-        row["inputs"] = ",".join(self.inputs)
-        return row
+#: Modules whose ``SPECS`` make up the catalogue.
+DECLARING_MODULES = (composition_specs, margin_specs, spatial_specs, structures_specs, til_specs)
 
 
-_CATALOG: dict[str, FeatureSpec] = {}
+def _assemble() -> dict[str, FeatureSpec]:
+    specs: dict[str, FeatureSpec] = {}
+    for module in DECLARING_MODULES:
+        for spec in module.SPECS:
+            if spec.name in specs:
+                raise ValueError(f"feature {spec.name!r} declared twice "
+                                 f"({module.__name__} and an earlier module)")
+            specs[spec.name] = spec
+    return specs
 
 
-def register(*specs: FeatureSpec) -> None:
-    """Add feature declarations; a name may be declared only once."""
-    for spec in specs:
-        if spec.name in _CATALOG and _CATALOG[spec.name] != spec:
-            raise ValueError(f"feature {spec.name!r} declared twice with different definitions")
-        _CATALOG[spec.name] = spec
+_CATALOG: dict[str, FeatureSpec] = _assemble()
 
 
 def catalog() -> dict[str, FeatureSpec]:
-    """Return all declared features, importing every declaring module first."""
-    from immunodig.features import declarations  # noqa: F401  (registers on import)
-
+    """Return all declared features by name."""
     return dict(_CATALOG)
 
 

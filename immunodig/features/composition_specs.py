@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from immunodig.features.catalog import FeatureSpec, register
+from immunodig.features.feature_spec import FeatureSpec
 from immunodig.features.composition import CLASS_STEM, LYM_RICH_MIN_PROB, TISSUE_CLASSES
 from immunodig.vocab import KATHER_CLASSES, KATHER_NAMES
 
@@ -10,9 +10,12 @@ KATHER_2019 = (
     "Kather JN et al. Predicting survival from colorectal cancer histology slides using deep "
     "learning. PLoS Med 2019;16:e1002730"
 )
+
+#: The features this module declares, in catalogue order.
+SPECS: list[FeatureSpec] = []
 TILE_AREA = "a tile contributes tissue_fraction x tile area (QC-passed tiles only)"
 
-register(
+SPECS.extend((
     FeatureSpec(
         name="area_tissue_mm2",
         unit="mm2",
@@ -46,9 +49,9 @@ register(
         patient_aggregation="sum",
         weight=None,
     ),
-)
+))
 
-register(
+SPECS.extend((
     *(
         FeatureSpec(
             name=f"area_{CLASS_STEM[c]}_mm2",
@@ -81,9 +84,9 @@ register(
         )
         for c in TISSUE_CLASSES
     ),
-)
+))
 
-register(
+SPECS.extend((
     FeatureSpec(
         name="tsr_stroma_fraction",
         unit="fraction",
@@ -166,4 +169,4 @@ register(
         inputs=("tiles",),
         weight="area_tumour_mm2",
     ),
-)
+))

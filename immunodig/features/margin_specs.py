@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from immunodig.features.catalog import FeatureSpec, register
+from immunodig.features.feature_spec import FeatureSpec
 from immunodig.features.composition import CLASS_STEM
 from immunodig.features.margin import COMPARTMENT_CLASSES
 from immunodig.vocab import KATHER_NAMES
@@ -18,6 +18,9 @@ REGION = (
     "(default 500 um) of the edge on either side; core = tumour region minus margin."
 )
 
+#: The features this module declares, in catalogue order.
+SPECS: list[FeatureSpec] = []
+
 
 def _area(name: str, what: str, zero_when: str) -> FeatureSpec:
     return FeatureSpec(
@@ -32,7 +35,7 @@ def _area(name: str, what: str, zero_when: str) -> FeatureSpec:
     )
 
 
-register(
+SPECS.extend((
     _area("area_tumour_region_mm2", "the tumour region", "the slide has no TUM tile"),
     _area("area_margin_mm2", "the invasive-margin band (both sides of the edge)",
           "there is no tumour edge (no tumour, or no host tissue)"),
@@ -56,10 +59,10 @@ register(
         patient_aggregation="sum",
         weight=None,
     ),
-)
+))
 
 for _where, _weight in (("margin", "area_margin_mm2"), ("core", "area_core_mm2")):
-    register(
+    SPECS.extend((
         *(
             FeatureSpec(
                 name=f"prop_{CLASS_STEM[c]}_{_where}",
@@ -88,4 +91,4 @@ for _where, _weight in (("margin", "area_margin_mm2"), ("core", "area_core_mm2")
             weight=_weight,
             reference=GALON_2006,
         ),
-    )
+    ))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from immunodig.features.catalog import FeatureSpec, register
+from immunodig.features.feature_spec import FeatureSpec
 from immunodig.features.spatial import (
     BUD_LINK_UM, BUD_MAX_CELLS, CONTACT_UM, QUADRAT_UM, RIPLEY_RADII_UM,
 )
@@ -15,13 +15,16 @@ NUCLEI = (
     "Lymphocytes are nuclei with cell_class lymphocyte; tumour nuclei are epithelial nuclei in "
     "TUM tiles."
 )
+
+#: The features this module declares, in catalogue order.
+SPECS: list[FeatureSpec] = []
 MH = (
     "Morisita-Horn index 2 sum(p_i q_i) / (sum p_i^2 + sum q_i^2) over square quadrats of "
     f"cfg.extra['quadrat_um'] (default {QUADRAT_UM:g} um; on the tile grid rounded to whole "
     "tiles): 1 = identical spatial distributions, 0 = never in the same quadrat."
 )
 
-register(
+SPECS.extend((
     FeatureSpec(
         name="morisita_lym_tumour_tiles",
         unit="1",
@@ -172,4 +175,4 @@ register(
             "based on the ITBCC 2016. Mod Pathol 2017;30:1299-1311"
         ),
     ),
-)
+))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from immunodig.features.catalog import FeatureSpec, register
+from immunodig.features.feature_spec import FeatureSpec
 from immunodig.features.structures import TLS_MIN_AREA_MM2
 
 SAUTES_FRIDMAN_2019 = (
@@ -15,6 +15,9 @@ CANDIDATE = (
     "of its area lies in the tumour region, peritumoural when not but a tile lies within "
     "cfg.margin_um of the tumour edge."
 )
+
+#: The features this module declares, in catalogue order.
+SPECS: list[FeatureSpec] = []
 
 
 def _spec(name: str, unit: str, what: str, aggregation: str = "sum",
@@ -31,7 +34,7 @@ def _spec(name: str, unit: str, what: str, aggregation: str = "sum",
     )
 
 
-register(
+SPECS.extend((
     _spec("tls_count", "count", "Number of TLS candidates on the slide (0 when none)."),
     _spec("tls_intratumoural_count", "count", "Number of intratumoural TLS candidates (0 when none)."),
     _spec("tls_peritumoural_count", "count", "Number of peritumoural TLS candidates (0 when none)."),
@@ -50,4 +53,4 @@ register(
           "Median over candidates of the signed distance to the tumour edge of the candidate's "
           "tile nearest to it (negative inside the tumour region, positive outside). NaN when "
           "there is no candidate or no tumour edge.", "area_weighted_mean", "tls_count"),
-)
+))

@@ -30,7 +30,6 @@ from scipy import ndimage
 from immunodig.config import BuildConfig
 from immunodig.features.composition import ratio
 from immunodig.features.margin import compartments, count_in_cells
-from immunodig.features import til_specs  # noqa: F401  (declares the features computed here)
 from immunodig.features.tilemap import TileMap
 
 #: Window edge of the hotspot search, µm (1 mm² windows).

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from immunodig.features.catalog import FeatureSpec, register
+from immunodig.features.feature_spec import FeatureSpec
 
 SALTZ_2018 = (
     "Saltz J et al. Spatial organization and molecular correlation of tumor-infiltrating "
@@ -18,6 +18,9 @@ _AREAS = (
     "Areas are tissue areas of classified tiles (tile area x tissue fraction); a cell belongs to "
     "the tile containing its centroid."
 )
+
+#: The features this module declares, in catalogue order.
+SPECS: list[FeatureSpec] = []
 _COMPARTMENTS = {
     "intraepithelial": ("tumour epithelium (TUM tiles)", "area_tumour_mm2", "the slide has no TUM tile", HENDRY_2017),
     "stromal": ("stroma adjacent to tumour (STR tiles within cfg.margin_um, default 500 um, of a TUM tile)", "area_stroma_mm2", "no STR tile lies near tumour", HENDRY_2017),
@@ -57,7 +60,7 @@ def _hotspot(prefix: str, cells: str, stage: str, inputs: tuple[str, ...]) -> Fe
 
 _HE = ("tiles", "nuclei")
 _LYM = "Lymphocyte nuclei (cell_class lymphocyte)"
-register(
+SPECS.extend((
     *(_density("til", _LYM, c, "nuclei", _HE) for c in _COMPARTMENTS),
     FeatureSpec(
         name="til_fraction_tumour",
@@ -72,12 +75,12 @@ register(
         reference=SALTZ_2018,
     ),
     _hotspot("til", "lymphocyte nuclei", "nuclei", _HE),
-)
+))
 
 for _marker in ("cd3", "cd8"):
     _cells = f"{_marker.upper()}-positive cells (DAB colour deconvolution, immunodig.nuclei.ihc)"
     _ihc = ("tiles", "ihc_cells")
-    register(
+    SPECS.extend((
         *(_density(_marker, _cells, c, "ihc", _ihc) for c in _COMPARTMENTS),
         *(
             FeatureSpec(
@@ -95,4 +98,4 @@ for _marker in ("cd3", "cd8"):
             for w in ("margin", "core")
         ),
         _hotspot(_marker, _cells, "ihc", _ihc),
-    )
+    ))

@@ -1,15 +1,16 @@
 """The patient-level model matrix, read from the store.
 
-One row per patient of the ``outcomes`` table. Columns: ``patient_id``, the outcome
+One row per patient of the ``outcomes`` table, read from the ``patient_dataset`` view (the one
+definition of the patient level; ``sql/views/04_patient_dataset.sql``). Columns: ``patient_id``, the outcome
 (``primary_resistance`` or ``pfs_months`` + ``pfs_event``; nulls kept, they are dropped and
 counted by the evaluation), then the features of the requested sets:
 
 - ``clinical``: ``age_years, sex, primary_side, ras_status, braf_status, lynch, ecog,
   ici_regimen, treatment_line`` (baseline only: ``best_response`` is an outcome and is never a
   covariate);
-- ``morphology``: every feature of ``patient_features_long`` whose catalogue ``stage`` is
-  ``tissue``, ``nuclei``, ``structures`` or ``spatial``, aggregated over the patient's H&E slides
-  as the view documents (area-weighted mean by default; see ``docs/features.md``);
+- ``morphology``: every feature of the ``patient_dataset`` view whose catalogue ``stage`` is one of
+  :data:`immunodig.vocab.MORPHOLOGY_STAGES`, aggregated over the patient's H&E slides as the view
+  documents (area-weighted mean by default; see ``docs/features.md``);
 - ``genomic``: one column ``gen_<feature>`` per feature of the ``genomic`` table;
 - ``multiplex``: one column ``mx_<marker>_<compartment>_per_mm2`` per density of the
   ``multiplex`` table, plus the slide features of catalogue stage ``ihc`` (computed on the
@@ -27,12 +28,12 @@ from pathlib import Path
 import polars as pl
 
 from immunodig.errors import ConfigError, ValidationError
+from immunodig.vocab import CLINICAL_CATEGORIES, IHC_STAGES, MORPHOLOGY_STAGES
 
 CLINICAL_COLUMNS: tuple[str, ...] = (
     "age_years", "sex", "primary_side", "ras_status", "braf_status", "lynch", "ecog",
     "ici_regimen", "treatment_line",
 )
-MORPHOLOGY_STAGES: tuple[str, ...] = ("tissue", "nuclei", "structures", "spatial")
 FEATURE_SETS: dict[str, tuple[str, ...]] = {
     "clinical": ("clinical",),
     "morphology": ("morphology",),
@@ -41,30 +42,25 @@ FEATURE_SETS: dict[str, tuple[str, ...]] = {
     "combined": ("clinical", "morphology"),
     "all": ("clinical", "morphology", "genomic", "multiplex"),
 }
+#: Catalogue stages whose patient-level features each feature set takes.
+STAGES_OF_PART: dict[str, tuple[str, ...]] = {"morphology": MORPHOLOGY_STAGES,
+                                              "multiplex": IHC_STAGES}
 OUTCOMES: dict[str, tuple[str, ...]] = {
     "resistance": ("primary_resistance",),
     "pfs": ("pfs_months", "pfs_event"),
 }
 _SAFE = re.compile(r"[^A-Za-z0-9_]+")
 
-_BASE_SQL = """
-select o.patient_id, o.primary_resistance, o.pfs_months, o.pfs_event,
-       c.age_years, c.sex, c.primary_side, c.ras_status, c.braf_status, c.lynch, c.ecog,
-       t.ici_regimen, t.treatment_line
-from outcomes o
-left join clinical c on c.patient_id = o.patient_id
-left join treatments t on t.patient_id = o.patient_id
-order by o.patient_id
+#: The patient rows: the ``patient_dataset`` view (the one definition of the patient level)
+#: restricted to patients with an ``outcomes`` row.
+_DATASET_SQL = """
+select * from patient_dataset
+where patient_id in (select patient_id from outcomes)
+order by patient_id
 """
-_STAGE_SQL = """
-with catalog as (
-    select name, stage from feature_catalog
-    qualify row_number() over (partition by name order by version desc) = 1
-)
-select p.patient_id, p.feature, p.value
-from patient_features_long p
-join catalog c on c.name = p.feature
-where list_contains($stages, c.stage)
+_CATALOG_SQL = """
+select name, stage from feature_catalog
+qualify row_number() over (partition by name order by version desc) = 1
 """
 _GENOMIC_SQL = "select patient_id, feature, value from genomic"
 _MULTIPLEX_SQL = "select patient_id, marker, compartment, density_per_mm2 from multiplex"
@@ -85,11 +81,20 @@ def _wide(long: pl.DataFrame, prefix: str = "", suffix: str = "") -> pl.DataFram
                       aggregate_function="mean").sort("patient_id")
 
 
-def _part(store_path: str | Path, part: str) -> pl.DataFrame:
+def _stage_columns(dataset: pl.DataFrame, catalog: pl.DataFrame,
+                   stages: tuple[str, ...]) -> pl.DataFrame:
+    """The catalogued features of ``stages`` among the columns of ``patient_dataset``."""
+    names = [n for n, stage in catalog.iter_rows() if stage in stages and n in dataset.columns]
+    return dataset.select("patient_id",
+                          *(pl.col(n).cast(pl.Float64).alias(_safe(n)) for n in sorted(names)))
+
+
+def _part(store_path: str | Path, part: str, dataset: pl.DataFrame,
+          catalog: pl.DataFrame) -> pl.DataFrame:
     from immunodig.store import query
 
     if part == "morphology":
-        return _wide(query(store_path, _STAGE_SQL, {"stages": list(MORPHOLOGY_STAGES)}))
+        return _stage_columns(dataset, catalog, STAGES_OF_PART[part])
     if part == "genomic":
         return _wide(query(store_path, _GENOMIC_SQL), prefix="gen_")
     if part == "multiplex":
@@ -98,7 +103,7 @@ def _part(store_path: str | Path, part: str) -> pl.DataFrame:
             pl.concat_str([pl.col("marker"), pl.col("compartment")], separator="_")
             .alias("feature"),
             pl.col("density_per_mm2").alias("value"))
-        ihc = _wide(query(store_path, _STAGE_SQL, {"stages": ["ihc"]}))
+        ihc = _stage_columns(dataset, catalog, STAGES_OF_PART[part])
         return _wide(mx, prefix="mx_", suffix="_per_mm2").join(ihc, on="patient_id",
                                                              how="full", coalesce=True)
     raise ConfigError(f"unknown feature part {part!r}")
@@ -154,12 +159,13 @@ def model_matrix(store_path: str | Path, features="combined", outcome: str = "re
     if outcome not in OUTCOMES:
         raise ConfigError(f"unknown outcome {outcome!r}; choose one of {sorted(OUTCOMES)}")
     parts, explicit = _resolve(features)
-    base = query(store_path, _BASE_SQL)
-    frame = base.select("patient_id", *OUTCOMES[outcome])
-    tables = {"clinical": base.select("patient_id", *CLINICAL_COLUMNS)}
+    dataset = query(store_path, _DATASET_SQL)
+    catalog = query(store_path, _CATALOG_SQL)
+    frame = dataset.select("patient_id", *OUTCOMES[outcome])
+    tables = {"clinical": dataset.select("patient_id", *CLINICAL_COLUMNS)}
     for part in (parts if not explicit else ["morphology", "genomic", "multiplex"]):
         if part != "clinical":
-            tables[part] = _part(store_path, part)
+            tables[part] = _part(store_path, part, dataset, catalog)
     columns_of = {p: [c for c in t.columns if c != "patient_id"] for p, t in tables.items()}
     keep = list(dict.fromkeys(c for p in parts for c in columns_of[p]))
     available = {c for cols in columns_of.values() for c in cols}
@@ -188,14 +194,12 @@ def validate_matrix(frame: pl.DataFrame, outcome: str) -> pl.DataFrame:
     else:
         checks["pfs_months"] = pa.Column(pl.Float64, pa.Check.ge(0), nullable=True, coerce=True)
         checks["pfs_event"] = pa.Column(int, pa.Check.isin([0, 1]), nullable=True, coerce=True)
-    categorical = {"sex": ["F", "M"], "primary_side": ["left", "right", "rectum"],
-                   "ras_status": ["wt", "mut"], "braf_status": ["wt", "mut"],
-                   "ici_regimen": ["anti-PD-1", "anti-PD-1+anti-CTLA-4", "other"]}
     for col in feature_columns(frame):
-        if col in categorical:
-            checks[col] = pa.Column(pl.Utf8, pa.Check.isin(categorical[col]), nullable=True)
-        elif col == "best_response":
+        if col == "best_response":
             raise ConfigError("best_response is an outcome and cannot be a covariate")
+        if col in CLINICAL_CATEGORIES:
+            checks[col] = pa.Column(pl.Utf8, pa.Check.isin(list(CLINICAL_CATEGORIES[col])),
+                                    nullable=True)
         else:
             checks[col] = pa.Column(pl.Float64, nullable=True, coerce=True)
     schema = pa.DataFrameSchema(checks, strict=True)

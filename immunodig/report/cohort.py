@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from immunodig.report.distributions import RESISTANCE_GROUPS, resistance_label
+from immunodig.vocab import CLINICAL_CATEGORIES
 
 _LATEST_STATUS_SQL = """
 select slide_key, slide_id, status, coalesce(reason, 'unknown') as reason
@@ -99,14 +100,14 @@ def _n_pct(mask: pd.Series, denom: int) -> str:
 
 #: Categorical characteristics of the cohort table: column -> (label, levels).
 CATEGORICAL: dict[str, tuple[str, tuple]] = {
-    "sex": ("sex", ("F", "M")),
-    "primary_side": ("primary tumour side", ("left", "right", "rectum")),
-    "ras_status": ("RAS", ("wt", "mut")),
-    "braf_status": ("BRAF", ("wt", "mut")),
+    "sex": ("sex", CLINICAL_CATEGORIES["sex"]),
+    "primary_side": ("primary tumour side", CLINICAL_CATEGORIES["primary_side"]),
+    "ras_status": ("RAS", CLINICAL_CATEGORIES["ras_status"]),
+    "braf_status": ("BRAF", CLINICAL_CATEGORIES["braf_status"]),
     "lynch": ("Lynch syndrome", (1, 0)),
     "ecog": ("ECOG", (0, 1, 2, 3, 4)),
-    "ici_regimen": ("ICI regimen", ("anti-PD-1", "anti-PD-1+anti-CTLA-4", "other")),
-    "best_response": ("best response (RECIST)", ("CR", "PR", "SD", "PD", "NE")),
+    "ici_regimen": ("ICI regimen", CLINICAL_CATEGORIES["ici_regimen"]),
+    "best_response": ("best response (RECIST)", CLINICAL_CATEGORIES["best_response"]),
 }
 #: Continuous characteristics: column -> label.
 CONTINUOUS: dict[str, str] = {

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from immunodig.vocab import CLINICAL_CATEGORIES
+
 #: Reference values used to standardise the morphology predictors.
 LOG_TIL_MEAN = float(np.log(350.0))
 LOG_TIL_SD = 0.9
@@ -127,7 +129,7 @@ def clinical_table(morphology: list[PatientMorphology], seed: int, ids: list[str
     braf = np.where(lynch == 1, 0, (rng.random(n) < 0.35).astype(int))
     ras = np.where(braf == 1, 0, (rng.random(n) < 0.3).astype(int))
     ecog = rng.choice([0, 1, 2], size=n, p=[0.5, 0.4, 0.1])
-    regimen = rng.choice(["anti-PD-1", "anti-PD-1+anti-CTLA-4", "other"], size=n,
+    regimen = rng.choice(list(CLINICAL_CATEGORIES["ici_regimen"]), size=n,
                          p=[0.65, 0.30, 0.05])
     line = rng.choice([1, 2, 3], size=n, p=[0.45, 0.35, 0.20])
     x = {
@@ -156,8 +158,8 @@ def clinical_table(morphology: list[PatientMorphology], seed: int, ids: list[str
     clinical = pl.DataFrame({
         "patient_id": ids,
         "age_years": np.clip(np.round(rng.normal(65, 11, n)), 25, 90).astype(int),
-        "sex": rng.choice(["F", "M"], size=n),
-        "primary_side": rng.choice(["left", "right", "rectum"], size=n, p=[0.25, 0.55, 0.20]),
+        "sex": rng.choice(list(CLINICAL_CATEGORIES["sex"]), size=n),
+        "primary_side": rng.choice(list(CLINICAL_CATEGORIES["primary_side"]), size=n, p=[0.25, 0.55, 0.20]),
         "ras_status": np.where(ras == 1, "mut", "wt"),
         "braf_status": np.where(braf == 1, "mut", "wt"),
         "lynch": lynch, "ecog": ecog, "ici_regimen": regimen, "treatment_line": line,

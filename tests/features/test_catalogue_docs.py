@@ -41,26 +41,20 @@ def test_declarations_are_consistent(monkeypatch):
         if spec.patient_aggregation == "area_weighted_mean":
             assert spec.weight in specs, f"{spec.name}: weight {spec.weight} not declared"
             assert specs[spec.weight].patient_aggregation == "sum", spec.name
-    for name in declared_by(MY_SPEC_MODULES, monkeypatch):
+    for name in declared_by(MY_SPEC_MODULES):
         suffix = UNIT_SUFFIX.get(specs[name].unit)
         if suffix and not name.startswith("prop_"):
             assert name.endswith(suffix), f"{name} should end with {suffix}"
 
 
-def declared_by(modules: tuple[str, ...], monkeypatch) -> set[str]:
-    """Names the given spec modules register (re-run into an empty registry)."""
-    from immunodig.features import catalog as registry
-
-    monkeypatch.setattr(registry, "_CATALOG", {})
-    for name in modules:
-        importlib.reload(importlib.import_module(f"immunodig.features.{name}"))
-    names = set(registry._CATALOG)
-    monkeypatch.undo()  # restores the registry (and any earlier patch: callers re-apply theirs)
-    return names
+def declared_by(modules: tuple[str, ...]) -> set[str]:
+    """Names the given spec modules declare (their ``SPECS``)."""
+    return {spec.name for name in modules
+            for spec in importlib.import_module(f"immunodig.features.{name}").SPECS}
 
 
 def test_full_set_is_computed(til_stub, monkeypatch):
-    mine = declared_by(MY_SPEC_MODULES, monkeypatch)
+    mine = declared_by(MY_SPEC_MODULES)
     monkeypatch.setitem(sys.modules, "immunodig.features.til", til_stub)
     tiles = make_tiles(["SSSTTT", "SLSTTT", "SSSTTT"])
     nuclei = make_nuclei([150.0, 400.0], [150.0, 150.0], ["lymphocyte", "epithelial"], tiles)
@@ -129,3 +123,24 @@ def test_example_queries_run(small_store):
     assert p2["tls_density_tumour_per_mm2"] is None
     assert not any(isinstance(v, float) and math.isnan(v) for v in p2.values())
     assert np.isfinite(row["tsr_stroma_fraction"])
+
+
+def test_every_stage_reaches_one_feature_set():
+    """A feature of any declared stage joins exactly one feature set of the model matrix."""
+    from immunodig.models.matrix import STAGES_OF_PART
+    from immunodig.vocab import FEATURE_STAGES
+
+    owners = [part for stages in STAGES_OF_PART.values() for part in stages]
+    assert sorted(owners) == sorted(FEATURE_STAGES)
+    assert {spec.stage for spec in catalog().values()} <= set(FEATURE_STAGES)
+
+
+def test_a_spec_of_an_unknown_stage_or_aggregation_is_refused():
+    from immunodig.errors import ConfigError
+    from immunodig.features.feature_spec import FeatureSpec
+
+    with pytest.raises(ConfigError, match="stage 'embedding'"):
+        FeatureSpec("x_count", "count", "d", stage="embedding", inputs=("tiles",))
+    with pytest.raises(ConfigError, match="patient_aggregation 'median'"):
+        FeatureSpec("x_count", "count", "d", stage="tissue", inputs=("tiles",),
+                    patient_aggregation="median")
