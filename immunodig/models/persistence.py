@@ -9,10 +9,10 @@ to what it was fitted on. Pickles execute code when loaded: load only files you 
 from __future__ import annotations
 
 import datetime as _dt
-import os
 from pathlib import Path
 from typing import Any
 
+from immunodig.io import atomic_path
 from immunodig import __version__
 from immunodig.errors import ModelFileError
 
@@ -48,9 +48,9 @@ def save_model(estimator: Any, path: str | Path, metadata: dict | None = None) -
     meta = {**(metadata or {}), "versions": library_versions(),
             "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "validation": "none: a fitted model; see `evaluate` for internal validation"}
-    tmp = path.with_name(path.name + ".tmp")
-    joblib.dump({"format": FORMAT, "estimator": estimator, "metadata": meta}, tmp, compress=3)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        joblib.dump({"format": FORMAT, "estimator": estimator, "metadata": meta}, tmp,
+                    compress=3)
     return path
 
 

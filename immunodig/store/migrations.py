@@ -18,17 +18,21 @@ _MIGRATION_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 
 
 def sql_dir() -> Path:
-    """Return the repository's ``sql/`` folder (schema, views and checks).
+    """Return the ``sql/`` folder (schema, views and checks).
+
+    In a source checkout (and an editable install) this is the repository's ``sql/``, the single
+    source of the definitions; an installed wheel carries a copy as ``immunodig/_sql``.
 
     Raises
     ------
     StoreError
-        If the folder is missing (e.g. a broken installation).
+        If neither is present (a broken installation).
     """
-    path = Path(__file__).resolve().parents[2] / "sql"
-    if not (path / "schema").is_dir():
-        raise StoreError(f"SQL definitions not found at {path}; reinstall immunodig from its repository")
-    return path
+    package = Path(__file__).resolve().parents[1]
+    for path in (package.parent / "sql", package / "_sql"):
+        if (path / "schema").is_dir():
+            return path
+    raise StoreError(f"SQL definitions not found beside {package}; reinstall immunodig")
 
 
 @dataclass(frozen=True)

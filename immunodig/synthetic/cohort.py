@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from immunodig.io import atomic_path
 from immunodig.synthetic.clinical import cohort_morphology, clinical_table, patient_id
 from immunodig.synthetic.layout import LayoutParams
 from immunodig.synthetic.slide import SlideParams, make_slide
@@ -134,7 +135,6 @@ def make_cohort(out_dir: str | os.PathLike, n_patients: int, seed: int, slide_mm
     clinical, latent = clinical_table(cohort_morphology(n_patients, seed), seed)
     for df, path in ((manifest, paths.manifest), (clinical, paths.clinical_csv),
                      (latent, paths.truth_dir / "patients.csv")):
-        tmp = path.with_name(path.name + ".part")
-        df.write_csv(tmp)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            df.write_csv(tmp)
     return paths

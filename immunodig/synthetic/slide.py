@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from immunodig.io import atomic_path
 from immunodig.synthetic.fields import Fields
 from immunodig.synthetic.layout import LayoutParams, make_layout
 from immunodig.synthetic.nuclei import NucleusDensities, NucleusTable, sample_nuclei
@@ -133,15 +134,12 @@ class SlideTruth:
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        tmp = out / "classmap.png.part"
-        Image.fromarray(self.classmap).save(tmp, format="PNG")
-        os.replace(tmp, out / "classmap.png")
-        tmp = out / "nuclei.parquet.part"
-        self.nuclei_frame().write_parquet(tmp)
-        os.replace(tmp, out / "nuclei.parquet")
-        tmp = out / "truth.json.part"
-        tmp.write_text(json.dumps(self.summary(), indent=1))
-        os.replace(tmp, out / "truth.json")
+        with atomic_path(out / "classmap.png") as tmp:
+            Image.fromarray(self.classmap).save(tmp, format="PNG")
+        with atomic_path(out / "nuclei.parquet") as tmp:
+            self.nuclei_frame().write_parquet(tmp)
+        with atomic_path(out / "truth.json") as tmp:
+            tmp.write_text(json.dumps(self.summary(), indent=1))
         return out
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from immunodig.io import atomic_path
+
 TILE_PX = 256
 STRIP_PX = 512
 LEVEL_DOWNSAMPLE = 4
@@ -97,15 +99,14 @@ def write_pyramid_tiff(path: str | os.PathLike, height_px: int, width_px: int,
         per_cm = 1e4 / (mpp * LEVEL_DOWNSAMPLE ** level)
         return {"resolution": (per_cm, per_cm), "resolutionunit": "CENTIMETER"}
 
-    tmp = path.with_name(path.name + ".part")
-    big = height_px * width_px * 3 > 3_000_000_000
-    with tifffile.TiffWriter(tmp, bigtiff=big) as tw:
-        tw.write(tiles(), shape=(height_px, width_px, 3), dtype=np.uint8, description=description,
-                 software="immunodig.synthetic", subfiletype=0, **common, **res(0))
-        for i, lvl in enumerate(lower, start=1):
-            if i < len(lower):
-                lower[i][:] = _downsample(lvl, LEVEL_DOWNSAMPLE)[: lower[i].shape[0],
-                                                                 : lower[i].shape[1]]
-            tw.write(lvl, subfiletype=1, **common, **res(i))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        big = height_px * width_px * 3 > 3_000_000_000
+        with tifffile.TiffWriter(tmp, bigtiff=big) as tw:
+            tw.write(tiles(), shape=(height_px, width_px, 3), dtype=np.uint8, description=description,
+                     software="immunodig.synthetic", subfiletype=0, **common, **res(0))
+            for i, lvl in enumerate(lower, start=1):
+                if i < len(lower):
+                    lower[i][:] = _downsample(lvl, LEVEL_DOWNSAMPLE)[: lower[i].shape[0],
+                                                                     : lower[i].shape[1]]
+                tw.write(lvl, subfiletype=1, **common, **res(i))
     return len(shapes)
