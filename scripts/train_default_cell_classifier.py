@@ -9,7 +9,7 @@ Usage (the shipped default)::
 
     python scripts/train_default_cell_classifier.py ../shared/data/crchistophenotypes \
         --cv 5 --json docs/nuclei_results/cell_classifier_cv.json \
-        --out immunodig/assets/nuclei/nucleus_cells_crc.pkl
+        --out immunodig/assets/nuclei/nucleus_cells_crc.pt
 
 Training data: the nuclei of the 48 CRCHistoPhenotypes images, segmented by the classical backend
 and labelled by matching to the annotated centres, plus the nuclei of ``--synthetic-seeds``
@@ -34,7 +34,7 @@ from immunodig.nuclei.cell_classifier import CRC_LICENCE
 from immunodig.nuclei.classical import ClassicalSegmenter
 from immunodig.nuclei.datasets import PointImage, read_crchistophenotypes
 from immunodig.nuclei.lymphocyte_eval import evaluate_lymphocytes
-from immunodig.nuclei.nucleus_classifier import NucleusClassifier, labelled_nuclei
+from immunodig.nuclei.patch_ensemble import PatchEnsembleClassifier, labelled_nuclei
 
 #: Generated-slide cell classes in CRCHistoPhenotypes label order.
 _CRC_ORDER = ("epithelial", "lymphocyte", "fibroblast", "other")
@@ -81,9 +81,9 @@ def main() -> None:
     params = {"cnn_epochs": args.cnn_epochs, "cnn_models": args.cnn_models, "gbm_weight": args.gbm_weight}
     result: dict = {"kind": "nucleus-classifier", "params": params, "n_images": len(images), "synthetic_seeds": args.synthetic_seeds, "seed": args.seed}
 
-    def train(ids: list[str], seed: int) -> NucleusClassifier:
+    def train(ids: list[str], seed: int) -> PatchEnsembleClassifier:
         x, p, y = (np.concatenate([parts[i][j] for i in ids]) for j in range(3))
-        return NucleusClassifier(**params).fit_arrays(x, p, y, seed, {"n_images": len(ids), "image_ids": ids})
+        return PatchEnsembleClassifier(**params).fit_arrays(x, p, y, seed, {"n_images": len(ids), "image_ids": ids})
 
     synth_ids = [im.image_id for im in synth]
     if args.cv:

@@ -84,7 +84,7 @@ def register(app: typer.Typer) -> None:
     def train_cell_classifier_cmd(
         folder: Annotated[Path, typer.Argument(help="CRCHistoPhenotypes-style folder.")],
         out: Annotated[Path, typer.Option(help="Model file to write.")],
-        kind: Annotated[str, typer.Option(help="patch (ensemble of nucleus-patch CNNs on classical nuclei, the shipped kind; writes a .pkl; scripts/train_default_cell_classifier.py also adds generated nuclei) | cnn (small FCN; writes a .pt).")] = "patch",
+        kind: Annotated[str, typer.Option(help="patch (ensemble of nucleus-patch CNNs on classical nuclei, the shipped kind; writes a .pt (a .pkl with --gbm-weight > 0 or --cnn-epochs 0); scripts/train_default_cell_classifier.py also adds generated nuclei) | cnn (small FCN; writes a .pt).")] = "patch",
         cnn_models: Annotated[int, typer.Option(help="patch kind: number of patch CNNs in the ensemble.")] = 2,
         cnn_epochs: Annotated[float, typer.Option(help="patch kind: training epochs per CNN (0 = gradient boosting on nucleus measures alone).")] = 32.0,
         gbm_weight: Annotated[float, typer.Option(help="patch kind: weight of gradient boosting on nucleus measures in the average (0 = not trained).")] = 0.0,
@@ -95,16 +95,17 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Train the cell classifier / lymphocyte detector on centre-point annotations."""
         from immunodig.errors import ConfigError
-        from immunodig.nuclei.cell_classifier import CellNetClassifier
+        from immunodig.nuclei.cellnet_classifier import CellNetClassifier
         from immunodig.nuclei.datasets import read_crchistophenotypes
-        from immunodig.nuclei.nucleus_classifier import NucleusClassifier
+        from immunodig.nuclei.patch_ensemble import PatchEnsembleClassifier
 
-        suffix = {"patch": ".pkl", "cnn": ".pt"}.get(kind)
+        boosting = gbm_weight > 0 or cnn_epochs <= 0
+        suffix = {"patch": ".pkl" if boosting else ".pt", "cnn": ".pt"}.get(kind)
         if suffix is None or out.suffix != suffix:
-            raise ConfigError(f"--kind {kind!r} with --out {out.name}: use --kind patch with a .pkl file or --kind cnn with a .pt file")
+            raise ConfigError(f"--kind {kind!r} with --out {out.name}: write a {suffix or '.pt'} file (patch kind: .pkl only with boosting)")
         images = read_crchistophenotypes(folder, mpp)
         if kind == "patch":
-            model = NucleusClassifier(cnn_epochs=cnn_epochs, cnn_models=cnn_models, gbm_weight=gbm_weight).fit(images, seed=seed)
+            model = PatchEnsembleClassifier(cnn_epochs=cnn_epochs, cnn_models=cnn_models, gbm_weight=gbm_weight).fit(images, seed=seed)
         else:
             model = CellNetClassifier().fit(images, steps=steps, seed=seed, log_every=max(1, steps // 10))
         model.save(out, training_data=str(folder.name), training_data_licence=licence)

@@ -5,7 +5,10 @@ Backends share one interface (:func:`get_segmenter` -> ``segment(rgb, mpp) -> in
 streams ``nuclei.parquet``. See docs/nuclei.md.
 """
 
-from immunodig.nuclei.cell_classifier import CellNetClassifier, RuleCellClassifier, load_cell_classifier
+from immunodig.nuclei.cell_classifier import CellClassifier, load_cell_classifier
+from immunodig.nuclei.cellnet_classifier import CellNetClassifier
+from immunodig.nuclei.patch_ensemble import PatchEnsembleClassifier
+from immunodig.nuclei.rule_classifier import RuleCellClassifier
 from immunodig.nuclei.classical import ClassicalSegmenter
 from immunodig.nuclei.morphology import measure_nuclei
 from immunodig.nuclei.segmenter import DEFAULT_BACKEND, Segmenter, get_segmenter
@@ -13,6 +16,8 @@ from immunodig.nuclei.slide_nuclei import model_files, segment_slide
 
 __all__ = [
     "DEFAULT_BACKEND",
+    "PatchEnsembleClassifier",
+    "CellClassifier",
     "CellNetClassifier",
     "ClassicalSegmenter",
     "RuleCellClassifier",

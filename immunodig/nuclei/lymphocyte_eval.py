@@ -32,8 +32,12 @@ def predict_cells(image: PointImage, detector: Any = None, segmenter: Any = None
         labels = segmenter.segment(image.rgb, image.mpp)
         xy = instance_centroids(labels)
         cls, _ = detector.classify_nuclei(image.rgb, labels, image.mpp)
-    idx = np.array([_OUR_NAMES.index(c) for c in cls], dtype=int)
-    return xy, idx
+    return xy, class_indices(cls)
+
+
+def class_indices(cell_classes: Any) -> np.ndarray:
+    """Our cell-class names -> ``CRC_CLASSES`` indices (int array)."""
+    return np.array([_OUR_NAMES.index(c) for c in cell_classes], dtype=int)
 
 
 def evaluate_lymphocytes(images: list[PointImage], detector: Any, segmenter: Any = None, radius_um: float = MATCH_RADIUS_UM) -> dict[str, Any]:

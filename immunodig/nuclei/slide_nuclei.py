@@ -44,8 +44,9 @@ def nuclei_schema():
 
 def get_cell_classifier(cfg: BuildConfig):
     """Cell classifier named by ``cfg.extra["cell_classifier"]``: ``"rule"``, a model path, or
-    absent = the shipped default (patch-CNN ensemble, :mod:`immunodig.nuclei.nucleus_classifier`)."""
-    from immunodig.nuclei.cell_classifier import RuleCellClassifier, load_cell_classifier
+    absent = the shipped default (patch-CNN ensemble, :mod:`immunodig.nuclei.patch_ensemble`)."""
+    from immunodig.nuclei.cell_classifier import load_cell_classifier
+    from immunodig.nuclei.rule_classifier import RuleCellClassifier
 
     choice = cfg.extra.get("cell_classifier")
     if choice == "rule":
@@ -71,7 +72,7 @@ def segment_region(rgb: np.ndarray, mpp: float, segmenter: Any, classifier: Any)
 
     Returns the morphology columns plus ``cell_class``, ``cell_prob`` and ``touches_edge``.
     """
-    from immunodig.nuclei.cell_classifier import RuleCellClassifier
+    from immunodig.nuclei.rule_classifier import RuleCellClassifier
 
     labels = segmenter.segment(rgb, mpp)
     morph = measure_nuclei(rgb, labels, mpp)

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 from immunodig.errors import ConfigError, ModelFileError, NotFittedError
-from immunodig.nuclei.cell_classifier import CRC_LICENCE, CellNetClassifier, RuleCellClassifier, default_model_path, load_cell_classifier
+from immunodig.nuclei.cell_classifier import CRC_LICENCE, CellClassifier, default_model_path, load_cell_classifier
+from immunodig.nuclei.cellnet_classifier import CellNetClassifier
+from immunodig.nuclei.rule_classifier import RuleCellClassifier
 from immunodig.nuclei.datasets import PointImage
 from immunodig.vocab import CELL_CLASSES
 from tests.nuclei.conftest import draw_nuclei
@@ -85,12 +87,12 @@ def two_kind_image(seed):
 
 def test_gbm_learns_and_round_trips(tmp_path):
     from immunodig.nuclei.classical import ClassicalSegmenter
-    from immunodig.nuclei.nucleus_classifier import MODEL_CLASSES, NucleusClassifier
+    from immunodig.nuclei.patch_ensemble import MODEL_CLASSES, PatchEnsembleClassifier
 
-    model = NucleusClassifier(max_iter=30, cnn_epochs=2, cnn_models=2, gbm_weight=0.5).fit([two_kind_image(s) for s in range(3)])
+    model = PatchEnsembleClassifier(max_iter=30, cnn_epochs=2, cnn_models=2, gbm_weight=0.5).fit([two_kind_image(s) for s in range(3)])
     path = model.save(tmp_path / "g.pkl", training_data_licence=CRC_LICENCE)
     loaded = load_cell_classifier(path)
-    assert type(loaded) is NucleusClassifier and "research purpose only" in loaded.metadata_["training_data_licence"]
+    assert type(loaded) is PatchEnsembleClassifier and "research purpose only" in loaded.metadata_["training_data_licence"]
     assert loaded.metadata_["classes"] == list(MODEL_CLASSES) and len(loaded.cnn_states_) == 2 and loaded.gbm_ is not None
     test = two_kind_image(10)
     labels = ClassicalSegmenter().segment(test.rgb, test.mpp)
@@ -111,9 +113,9 @@ def test_gbm_learns_and_round_trips(tmp_path):
 def test_cnn_ensemble_alone_learns():
     """The default kind (patch CNNs, no boosting) separates the two nucleus kinds on a held-out image."""
     from immunodig.nuclei.classical import ClassicalSegmenter
-    from immunodig.nuclei.nucleus_classifier import NucleusClassifier
+    from immunodig.nuclei.patch_ensemble import PatchEnsembleClassifier
 
-    model = NucleusClassifier(cnn_epochs=60, cnn_models=1).fit([two_kind_image(s) for s in range(3)])
+    model = PatchEnsembleClassifier(cnn_epochs=60, cnn_models=1).fit([two_kind_image(s) for s in range(3)])
     assert model.gbm_ is None and model.metadata_["features"] == []
     test = two_kind_image(11)
     labels = ClassicalSegmenter().segment(test.rgb, test.mpp)
@@ -129,7 +131,7 @@ def test_cnn_ensemble_alone_learns():
 
 
 def test_none_is_reported_as_other():
-    from immunodig.nuclei.nucleus_classifier import MODEL_CLASSES, decide
+    from immunodig.nuclei.patch_ensemble import MODEL_CLASSES, decide
 
     prob = np.array([[0.1, 0.3, 0.1, 0.1, 0.4], [0.1, 0.5, 0.1, 0.1, 0.2], [0.6, 0.1, 0.1, 0.1, 0.1]])
     assert MODEL_CLASSES[-1] == "none"
@@ -139,12 +141,12 @@ def test_none_is_reported_as_other():
 
 
 def test_bad_ensemble_settings():
-    from immunodig.nuclei.nucleus_classifier import NucleusClassifier
+    from immunodig.nuclei.patch_ensemble import PatchEnsembleClassifier
 
     with pytest.raises(ConfigError, match="cnn_models"):
-        NucleusClassifier(cnn_models=0)
+        PatchEnsembleClassifier(cnn_models=0)
     with pytest.raises(ConfigError, match="gbm_weight"):
-        NucleusClassifier(gbm_weight=1.5)
+        PatchEnsembleClassifier(gbm_weight=1.5)
 
 
 def test_gbm_wrong_format(tmp_path):
@@ -152,12 +154,35 @@ def test_gbm_wrong_format(tmp_path):
     import json
     import pickle
 
-    from immunodig.nuclei.nucleus_classifier import NucleusClassifier
+    from immunodig.nuclei.patch_ensemble import PatchEnsembleClassifier
 
     with pytest.raises(NotFittedError):
-        NucleusClassifier().classify_nuclei(np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8), np.int32), 0.5)
+        PatchEnsembleClassifier().classify_nuclei(np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8), np.int32), 0.5)
     bad = tmp_path / "old.pkl"
     with gzip.open(bad, "wb") as fh:
         pickle.dump({"metadata": json.dumps({"format": "immunodig-nucleus-gbm-v2"})}, fh)
     with pytest.raises(ModelFileError, match="retrain"):
         load_cell_classifier(bad)
+
+
+def test_shipped_default_is_weights_only_and_follows_the_contract():
+    import torch
+
+    blob = torch.load(default_model_path(), map_location="cpu", weights_only=True)
+    assert default_model_path().suffix == ".pt" and set(blob) == {"metadata", "cnn_states"}
+    model = load_cell_classifier()
+    assert isinstance(model, CellClassifier) and isinstance(RuleCellClassifier(), CellClassifier)
+    assert set(model.classes) == {"epithelial", "lymphocyte", "fibroblast", "other"}
+    assert len(model.file_sha256) == 64 and RuleCellClassifier().file_sha256 is None
+    # converted from the v3 pickle bit for bit (predictions checked identical on CRC images)
+    assert model.metadata_["converted_from_sha256"] == "7548576c34336460dd10dac34608654be4a608f57e5539aace51c14c24d98eec"
+
+
+def test_pt_round_trip_keeps_predictions_identical(tmp_path):
+    model = load_cell_classifier()
+    again = load_cell_classifier(model.save(tmp_path / "copy.pt"))
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    labels = np.zeros((64, 64), np.int32)
+    labels[10:18, 10:18], labels[40:50, 30:38] = 1, 2
+    assert np.array_equal(model.predict_proba(rgb, labels, 0.5), again.predict_proba(rgb, labels, 0.5))

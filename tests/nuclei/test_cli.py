@@ -9,7 +9,7 @@ from skimage.io import imsave
 from typer.testing import CliRunner
 
 from immunodig.cli.app import app
-from immunodig.nuclei.cell_classifier import CellNetClassifier
+from immunodig.nuclei.cellnet_classifier import CellNetClassifier
 from immunodig.nuclei.datasets import read_crchistophenotypes
 from tests.nuclei.conftest import draw_nuclei
 
@@ -68,9 +68,9 @@ def test_train_cell_classifier_patch_kind(tmp_path):
     from immunodig.nuclei.cell_classifier import load_cell_classifier
 
     data = crc_folder(tmp_path)
-    bad = runner.invoke(app, ["train-cell-classifier", str(data), "--out", str(tmp_path / "m.pt")])
-    assert bad.exit_code != 0 and "--kind patch with a .pkl" in f"{bad.output}{bad.exception}"
-    res = runner.invoke(app, ["train-cell-classifier", str(data), "--out", str(tmp_path / "m.pkl"), "--cnn-models", "1", "--cnn-epochs", "2", "--licence", "test data"])
+    bad = runner.invoke(app, ["train-cell-classifier", str(data), "--out", str(tmp_path / "m.pkl")])
+    assert bad.exit_code != 0 and "write a .pt file" in f"{bad.output}{bad.exception}"
+    res = runner.invoke(app, ["train-cell-classifier", str(data), "--out", str(tmp_path / "m.pt"), "--cnn-models", "1", "--cnn-epochs", "2", "--licence", "test data"])
     assert res.exit_code == 0, res.output
-    model = load_cell_classifier(tmp_path / "m.pkl")
+    model = load_cell_classifier(tmp_path / "m.pt")
     assert len(model.cnn_states_) == 1 and model.gbm_ is None and model.metadata_["training_data_licence"] == "test data"

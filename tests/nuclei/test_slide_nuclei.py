@@ -6,7 +6,7 @@ import pytest
 
 from immunodig.config import BuildConfig
 from immunodig.nuclei.classical import ClassicalSegmenter
-from immunodig.nuclei.cell_classifier import RuleCellClassifier
+from immunodig.nuclei.rule_classifier import RuleCellClassifier
 from immunodig.nuclei.slide_nuclei import NUCLEI_SCHEMA_COLUMNS, segment_slide
 from tests.nuclei.conftest import ArraySlide, draw_nuclei
 

@@ -20,7 +20,7 @@ that such objects are not called lymphocytes. Decision rule: the most probable o
 object whose most probable class is ``none`` is reported as ``other`` (not a named cell type), and
 the probability of ``other`` is then p(other) + p(none).
 
-Training (:meth:`NucleusClassifier.fit`) segments each image with the classical segmenter and
+Training (:meth:`PatchEnsembleClassifier.fit`) segments each image with the classical segmenter and
 labels every segmented nucleus by one-to-one matching (Hungarian, within ``match_um``) to the
 annotated centre points; a nucleus matched to a point without a class is left out; an unmatched
 nucleus is ``none``.
@@ -31,6 +31,7 @@ from __future__ import annotations
 import gzip
 import json
 import pickle
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -124,7 +125,7 @@ def labelled_nuclei(image: Any, segmenter: Any, match_um: float = 6.0) -> tuple[
     return x, nucleus_patches(image.rgb, image.mpp, xy, PATCH_PX + 2 * TRAIN_SHIFT_PX), y
 
 
-class NucleusClassifier:
+class PatchEnsembleClassifier:
     """Ensemble of patch CNNs, optionally averaged with gradient boosting (see module docstring).
 
     Parameters
@@ -151,6 +152,7 @@ class NucleusClassifier:
         self.cnn_models = cnn_models
         self.gbm_weight = gbm_weight
         self.match_um = match_um
+        self.file_sha256: str | None = None
 
     @property
     def _weight(self) -> float:
@@ -158,7 +160,7 @@ class NucleusClassifier:
         return 1.0 if self.cnn_epochs <= 0 else self.gbm_weight
 
     # ---- training ---------------------------------------------------------------------------
-    def fit(self, images: list, seed: int = 0, segmenter: Any = None) -> "NucleusClassifier":
+    def fit(self, images: list, seed: int = 0, segmenter: Any = None) -> "PatchEnsembleClassifier":
         """Train on :class:`immunodig.nuclei.datasets.PointImage` objects (labels in ``CRC_CLASSES`` order).
 
         ``segmenter`` defaults to the classical backend (the one ``build-features`` uses).
@@ -172,7 +174,7 @@ class NucleusClassifier:
         y = np.concatenate([p[2] for p in parts])
         return self.fit_arrays(x, patches, y, seed, {"n_images": len(images), "image_ids": [im.image_id for im in images]})
 
-    def fit_arrays(self, x: np.ndarray, patches: np.ndarray, y: np.ndarray, seed: int = 0, info: dict | None = None) -> "NucleusClassifier":
+    def fit_arrays(self, x: np.ndarray, patches: np.ndarray, y: np.ndarray, seed: int = 0, info: dict | None = None) -> "PatchEnsembleClassifier":
         """Train on precomputed features, patches and labels (-1 = not used)."""
         keep = y >= 0
         x, patches, y = x[keep], patches[keep], y[keep]
@@ -201,7 +203,7 @@ class NucleusClassifier:
     # ---- inference --------------------------------------------------------------------------
     def _check(self) -> None:
         if not hasattr(self, "cnn_states_"):
-            raise NotFittedError("NucleusClassifier is not fitted; call fit() or load_cell_classifier()")
+            raise NotFittedError("PatchEnsembleClassifier is not fitted; call fit() or load_cell_classifier()")
 
     def _cnns(self) -> list:
         if getattr(self, "_nets", None) is None:
@@ -265,27 +267,63 @@ class NucleusClassifier:
         cls, _ = decide(prob)
         return instance_centroids(labels), cls, _merge_none(prob)
 
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """Cell classes it outputs (``none`` is reported as ``other``)."""
+        return tuple(NET_CLASSES)
+
     # ---- persistence ------------------------------------------------------------------------
     def save(self, path: str | Path, **metadata: Any) -> Path:
-        """Pickle (gzip) the models with JSON metadata (e.g. ``training_data_licence``)."""
+        """Write the model with JSON metadata (e.g. ``training_data_licence``); atomic.
+
+        CNN-only models (the shipped kind) go to a ``.pt`` file: a dict of the JSON metadata and
+        the networks' float16 state dicts, loadable with ``torch.load(weights_only=True)`` (no
+        pickle). A model with boosting needs a ``.pkl`` file (gzip pickle: load only files you
+        trust).
+        """
         self._check()
         self.metadata_ = {**self.metadata_, **metadata}
         path = Path(path)
+        if (self.gbm_ is None) != (path.suffix == ".pt"):
+            raise ConfigError(f"{path.name}: save a patch ensemble {'with' if self.gbm_ is not None else 'without'} boosting to a "
+                              f"{'.pkl' if self.gbm_ is not None else '.pt'} file")
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")
-        with gzip.open(tmp, "wb", compresslevel=9) as fh:
-            pickle.dump({"metadata": json.dumps(self.metadata_), "gbm": self.gbm_, "cnn_states": self.cnn_states_}, fh, protocol=5)
+        if self.gbm_ is None:
+            import torch
+
+            states = [{k: torch.from_numpy(np.array(v)) for k, v in st.items()} for st in self.cnn_states_]
+            torch.save({"metadata": json.dumps(self.metadata_), "cnn_states": states}, tmp)
+        else:
+            with gzip.open(tmp, "wb", compresslevel=9) as fh:
+                pickle.dump({"metadata": json.dumps(self.metadata_), "gbm": self.gbm_, "cnn_states": self.cnn_states_}, fh, protocol=5)
         tmp.replace(path)
         return path
 
+    @staticmethod
+    def is_own_file(path: str | Path) -> bool:
+        """Whether ``path`` is a ``.pt`` file written by :meth:`save`."""
+        if not (Path(path).is_file() and zipfile.is_zipfile(path)):
+            return False
+        try:
+            return _read_pt(Path(path))[0].get("format") == MODEL_FORMAT
+        except Exception:  # noqa: BLE001 - not ours (e.g. a CellNet checkpoint)
+            return False
+
     @classmethod
-    def load(cls, path: str | Path) -> "NucleusClassifier":
-        """Read a file written by :meth:`save` (a pickle: load only files you trust)."""
+    def load(cls, path: str | Path) -> "PatchEnsembleClassifier":
+        """Read a file written by :meth:`save` (``.pt``: weights only; ``.pkl``: a pickle)."""
+        from immunodig.nuclei.cell_classifier import file_sha256
+
         path = Path(path)
         try:
-            with gzip.open(path, "rb") as fh:
-                blob = pickle.load(fh)
-            meta = json.loads(blob["metadata"])
+            if path.suffix == ".pkl":
+                with gzip.open(path, "rb") as fh:
+                    blob = pickle.load(fh)
+                meta, gbm, states = json.loads(blob["metadata"]), blob.get("gbm"), blob.get("cnn_states")
+            else:
+                meta, states = _read_pt(path)
+                gbm = None
         except FileNotFoundError as exc:
             raise ModelFileError(f"{path}: cell classifier file not found; train one with `train-cell-classifier`") from exc
         except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
@@ -293,8 +331,18 @@ class NucleusClassifier:
         if meta.get("format") != MODEL_FORMAT:
             raise ModelFileError(f"{path}: format {meta.get('format')!r}, expected {MODEL_FORMAT!r}; retrain with scripts/train_default_cell_classifier.py")
         model = cls(**meta["params"])
-        model.gbm_, model.cnn_states_, model.metadata_, model._nets = blob["gbm"], blob["cnn_states"], meta, None
+        model.gbm_, model.cnn_states_, model.metadata_, model._nets = gbm, states, meta, None
+        model.file_sha256 = file_sha256(path)
         return model
+
+
+def _read_pt(path: Path) -> tuple[dict, list[dict[str, np.ndarray]]]:
+    """Metadata and CNN states (numpy, dtypes as stored) of a ``.pt`` patch-ensemble file."""
+    import torch
+
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    states = [{k: v.numpy() for k, v in st.items()} for st in blob["cnn_states"]]
+    return json.loads(blob["metadata"]), states
 
 
 def _merge_none(prob: np.ndarray) -> np.ndarray:
@@ -310,7 +358,7 @@ def decide(prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     The class is the most probable of the five; ``none`` becomes ``other``, whose probability is
     p(other) + p(none).
     """
-    from immunodig.nuclei.cell_classifier import _to_cell_classes
+    from immunodig.nuclei.cellnet_classifier import _to_cell_classes
 
     if not len(prob):
         return np.zeros(0, dtype=str), np.zeros(0)
