@@ -10,6 +10,9 @@ from typing import Any
 
 from immunodig.errors import ConfigError
 
+#: Nucleus segmentation backends (``immunodig.nuclei.get_segmenter``).
+NUCLEI_BACKENDS: tuple[str, ...] = ("classical", "cellpose", "torchscript")
+
 
 @dataclass(frozen=True)
 class BuildConfig:
@@ -28,12 +31,15 @@ class BuildConfig:
     tissue_model : str or None
         Path to a tissue-classifier checkpoint; ``None`` uses the shipped default.
     nuclei_backend : str or None
-        Nucleus segmentation backend (``classical``, ``cellpose``, ``torchscript``); ``None``
-        skips the nuclei stage.
+        Nucleus segmentation backend (one of :data:`NUCLEI_BACKENDS`; default ``classical``);
+        ``None`` skips the nuclei stage (``--nuclei-backend none``).
     nuclei_model : str or None
         Model file for the nuclei backend, where it needs one.
     nuclei_mpp : float
         Resolution (µm/px) for nucleus segmentation.
+    cell_classifier : str or None
+        Cell classifier of the nuclei stage: ``None`` = the shipped default, ``"rule"`` = the
+        size/shape/stain rule, or the path of a model file (its content hash enters the run key).
     margin_um : float
         Half-width of the invasive-margin band around the tumour edge.
     stain_normalise : bool
@@ -49,9 +55,10 @@ class BuildConfig:
     mask_mpp: float = 8.0
     min_tissue_fraction: float = 0.5
     tissue_model: str | None = None
-    nuclei_backend: str | None = None
+    nuclei_backend: str | None = "classical"
     nuclei_model: str | None = None
     nuclei_mpp: float = 0.5
+    cell_classifier: str | None = None
     margin_um: float = 500.0
     stain_normalise: bool = False
     mpp_override: float | None = None
@@ -66,6 +73,9 @@ class BuildConfig:
             raise ConfigError(f"--mpp {self.mpp_override} outside 0.05-20 µm/px")
         if not 0 <= self.min_tissue_fraction <= 1:
             raise ConfigError("min_tissue_fraction must lie in [0, 1]")
+        if self.nuclei_backend is not None and self.nuclei_backend not in NUCLEI_BACKENDS:
+            raise ConfigError(f"unknown nuclei backend {self.nuclei_backend!r}; use one of "
+                              f"{', '.join(NUCLEI_BACKENDS)} or none")
 
     @property
     def tile_size_um(self) -> float:
@@ -86,6 +96,8 @@ class BuildConfig:
         d.pop("tissue_model")
         d.pop("nuclei_model")
         d.pop("mpp_override")  # per-slide fact, recorded with the slide
+        if d["cell_classifier"] != "rule":  # a model file: its content hash is in the run key
+            d.pop("cell_classifier")
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
     def with_(self, **changes: Any) -> "BuildConfig":

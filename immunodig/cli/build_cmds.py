@@ -25,10 +25,14 @@ def register(app: typer.Typer) -> None:
             help="Per-slide result folders (default: <store>_slides beside the store).")] = None,
         tissue_model: Annotated[Optional[Path], typer.Option(
             help="Tissue classifier checkpoint (default: the shipped model).")] = None,
-        nuclei_backend: Annotated[Optional[str], typer.Option(
-            help="classical | cellpose | torchscript; omit to skip the nuclei stage.")] = None,
+        nuclei_backend: Annotated[str, typer.Option(
+            help="classical | cellpose | torchscript | none (none skips the nuclei stage: no "
+                 "TIL features).")] = "classical",
         nuclei_model: Annotated[Optional[Path], typer.Option(
             help="Model file for the nuclei backend.")] = None,
+        cell_classifier: Annotated[Optional[str], typer.Option(
+            help="Cell classifier: default (the shipped model) | rule | PATH of a model file "
+                 "(train-cell-classifier).")] = None,
         target_mpp: Annotated[float, typer.Option(help="Tile resolution, µm/px.")] = 0.5,
         tile_size: Annotated[int, typer.Option(help="Tile edge, pixels.")] = 224,
         margin_um: Annotated[float, typer.Option(help="Invasive margin half-width, µm.")] = 500.0,
@@ -63,8 +67,9 @@ def register(app: typer.Typer) -> None:
             cfg = BuildConfig(
                 target_mpp=target_mpp, tile_size_px=tile_size, margin_um=margin_um,
                 tissue_model=str(tissue_model) if tissue_model else None,
-                nuclei_backend=nuclei_backend,
+                nuclei_backend=None if nuclei_backend == "none" else nuclei_backend,
                 nuclei_model=str(nuclei_model) if nuclei_model else None,
+                cell_classifier=None if cell_classifier in (None, "default") else cell_classifier,
                 mpp_override=mpp,
             )
         if mpp is not None:

@@ -43,12 +43,12 @@ def nuclei_schema():
 
 
 def get_cell_classifier(cfg: BuildConfig):
-    """Cell classifier named by ``cfg.extra["cell_classifier"]``: ``"rule"``, a model path, or
-    absent = the shipped default (patch-CNN ensemble, :mod:`immunodig.nuclei.patch_ensemble`)."""
+    """Cell classifier named by ``cfg.cell_classifier``: ``"rule"``, a model path, or ``None`` =
+    the shipped default (patch-CNN ensemble, :mod:`immunodig.nuclei.patch_ensemble`)."""
     from immunodig.nuclei.cell_classifier import load_cell_classifier
     from immunodig.nuclei.rule_classifier import RuleCellClassifier
 
-    choice = cfg.extra.get("cell_classifier")
+    choice = cfg.cell_classifier
     if choice == "rule":
         return RuleCellClassifier()
     return load_cell_classifier(choice)
@@ -61,7 +61,7 @@ def model_files(cfg: BuildConfig) -> dict[str, Path]:
     files: dict[str, Path] = {}
     if cfg.nuclei_model is not None and Path(cfg.nuclei_model).exists():
         files["nuclei"] = Path(cfg.nuclei_model)
-    choice = cfg.extra.get("cell_classifier")
+    choice = cfg.cell_classifier
     if choice != "rule":
         files["cell_classifier"] = Path(choice) if choice else default_model_path()
     return files

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from immunodig.config import BuildConfig
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 N_SLIDES = 3
 
@@ -29,12 +31,17 @@ def store_counts(store: Path) -> dict[str, int]:
         return s.counts()
 
 
+#: The executor tests exercise scheduling and resume, not the nuclei stage: tiles only
+#: (the CLI runs in these tests pass ``--nuclei-backend none`` for the same run key).
+TILES_ONLY = BuildConfig(nuclei_backend=None)
+
+
 def build(cohort, out: Path, **kwargs) -> Build:
     """``build_features`` over the cohort into ``out``; kwargs go to it (executor, workers)."""
     from immunodig.pipeline.build import build_features
 
     store, work = out / "store.duckdb", out / "slides"
-    summary = build_features([cohort.slides_dir], store, manifest=cohort.manifest,
+    summary = build_features([cohort.slides_dir], store, TILES_ONLY, manifest=cohort.manifest,
                              work_dir=work, show_progress=False, **kwargs)
     status = {o.slide_id or o.path: o.status for o in summary.outcomes}
     return Build(store, work, status, store_counts(store))

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from immunodig import slide_folder as sf
 
-from .conftest import N_SLIDES, REPO_ROOT, build
+from .conftest import N_SLIDES, REPO_ROOT, TILES_ONLY, build
 
 
 def _same_slide(folder: Path, ref: Path) -> None:
@@ -43,7 +43,7 @@ def _manifest_mtimes(work: Path) -> dict[str, int]:
 def test_killed_local_run_resumes_with_only_unfinished_slides(cohort, reference, tmp_path):
     store, work = tmp_path / "store.duckdb", tmp_path / "slides"
     cmd = [sys.executable, "cli.py", "build-features", str(cohort.slides_dir), "--store",
-           str(store), "--work-dir", str(work), "--manifest", str(cohort.manifest),
+           str(store), "--work-dir", str(work), "--manifest", str(cohort.manifest), "--nuclei-backend", "none",
            "--workers", "2", "--quiet"]
     with open(tmp_path / "killed_run.log", "wb") as log:
         proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
@@ -98,7 +98,7 @@ def test_status_lists_done_failed_and_pending(cohort, reference, tmp_path):
     from immunodig.pipeline.build import build_features
 
     store = tmp_path / "store.duckdb"
-    summary = build_features([slides], store, manifest=cohort.manifest, work_dir=work,
+    summary = build_features([slides], store, TILES_ONLY, manifest=cohort.manifest, work_dir=work,
                              executor="debug", show_progress=False)
     assert sorted(o.status for o in summary.outcomes) == ["failed"] + ["skipped"] * N_SLIDES
     reason = summary.failed[0].reason

@@ -44,7 +44,7 @@ def slurm(tmp_path_factory):
 def test_build_features_through_slurm_end_to_end(slurm, cohort, reference, tmp_path):
     store, work = tmp_path / "store.duckdb", tmp_path / "slides"
     cmd = [sys.executable, "cli.py", "build-features", str(cohort.slides_dir), "--store",
-           str(store), "--work-dir", str(work), "--manifest", str(cohort.manifest),
+           str(store), "--work-dir", str(work), "--manifest", str(cohort.manifest), "--nuclei-backend", "none",
            "--executor", "slurm", "--slides-per-task", "2", "--array-parallelism", "2",
            "--cpus", "1", "--mem-gb", "1", "--time-min", "10", "--quiet"]
     out = subprocess.run(cmd, cwd=REPO_ROOT, env=slurm.env, capture_output=True, text=True,

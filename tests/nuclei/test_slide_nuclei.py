@@ -11,7 +11,7 @@ from immunodig.nuclei.slide_nuclei import NUCLEI_SCHEMA_COLUMNS, segment_slide
 from tests.nuclei.conftest import ArraySlide, draw_nuclei
 
 MPP = 0.5
-CFG = BuildConfig(target_mpp=MPP, tile_size_px=64, nuclei_mpp=MPP, extra={"cell_classifier": "rule"})  # tiles of 32 µm
+CFG = BuildConfig(target_mpp=MPP, tile_size_px=64, nuclei_mpp=MPP, cell_classifier="rule")  # tiles of 32 µm
 
 
 def tiles_table(n_rows: int, n_cols: int, classes=None, failed=()) -> pl.DataFrame:

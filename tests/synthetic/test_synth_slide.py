@@ -11,7 +11,7 @@ import pytest
 from immunodig.synthetic import make_slide
 from immunodig.vocab import KATHER_CLASSES
 
-from conftest import SLIDE_PARAMS, SLIDE_SEED
+from .conftest import SLIDE_PARAMS, SLIDE_SEED
 
 openslide = pytest.importorskip("openslide")
 

@@ -8,11 +8,14 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from immunodig.errors import ValidationError
 from immunodig import slide_folder as sf
+from immunodig.config import BuildConfig
+from immunodig.errors import ValidationError
 from immunodig.pipeline.discovery import discover_slides, make_jobs, read_slide_manifest
 from immunodig.io import atomic_path, write_json_atomic, write_parquet_atomic
 from immunodig.provenance import file_sha256, run_key
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _complete_folder(folder: Path, run_id: str) -> None:
@@ -132,4 +135,23 @@ def test_bad_build_input_leaves_no_store(tmp_path):
         build_features([tmp_path], store, manifest=tmp_path / "nope.csv", show_progress=False)
     with pytest.raises(ConfigError, match="executor"):
         build_features([tmp_path], store, executor="bogus", show_progress=False)
+    assert not store.exists()
+
+
+def test_nuclei_stage_is_on_by_default_and_off_only_when_asked(tmp_path):
+    """TIL densities are the point: the default build segments nuclei; ``none`` turns it off."""
+    import subprocess
+    import sys
+
+    from immunodig.errors import ConfigError
+
+    assert BuildConfig().nuclei_backend == "classical"
+    assert BuildConfig(nuclei_backend=None).config_hash() != BuildConfig().config_hash()
+    with pytest.raises(ConfigError, match="unknown nuclei backend 'bogus'"):
+        BuildConfig(nuclei_backend="bogus")
+    store = tmp_path / "s.duckdb"
+    out = subprocess.run([sys.executable, "cli.py", "build-features", str(tmp_path), "--store",
+                          str(store), "--nuclei-backend", "bogus"], cwd=REPO,
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "unknown nuclei backend 'bogus'" in out.stderr
     assert not store.exists()
