@@ -62,6 +62,15 @@ def hotspot_density(tmap: TileMap, xy_um: np.ndarray) -> float:
     return float(window.max() / (k * tmap.tile_um / 1000.0) ** 2)
 
 
+def _regions(tmap: TileMap, comp, margin_um: float) -> dict[str, np.ndarray]:
+    """Tile masks of the TIL compartments (module docstring), by compartment name."""
+    return {
+        "intraepithelial": tmap.is_class("TUM"),
+        "stromal": peritumoural_stroma(tmap, margin_um),
+        "tumour_region": comp.tumour_region,
+    }
+
+
 def compartment_densities(tmap: TileMap, cells_xy_um: np.ndarray, all_xy_um: np.ndarray | None, cfg: BuildConfig, prefix: str) -> dict[str, float]:
     """Densities of ``cells_xy_um`` per compartment, named ``{prefix}_density_<compartment>_per_mm2``.
 
@@ -69,13 +78,8 @@ def compartment_densities(tmap: TileMap, cells_xy_um: np.ndarray, all_xy_um: np.
     """
     comp = compartments(tmap, cfg.margin_um)
     area = tmap.tissue_area_mm2
-    regions = {
-        "intraepithelial": tmap.is_class("TUM"),
-        "stromal": peritumoural_stroma(tmap, cfg.margin_um),
-        "tumour_region": comp.tumour_region,
-    }
     out: dict[str, float] = {}
-    for name, where in regions.items():
+    for name, where in _regions(tmap, comp, cfg.margin_um).items():
         out[f"{prefix}_density_{name}_per_mm2"] = ratio(count_in_cells(tmap, cells_xy_um, where), float(area[where].sum()))
     if all_xy_um is not None:
         out[f"{prefix}_fraction_tumour"] = ratio(count_in_cells(tmap, cells_xy_um, comp.tumour_region), count_in_cells(tmap, all_xy_um, comp.tumour_region))
@@ -101,21 +105,34 @@ def til_features(tiles: pl.DataFrame, nuclei: pl.DataFrame, cfg: BuildConfig) ->
     return compartment_densities(tmap, _xy(nuclei, lym), _xy(nuclei), cfg, "til")
 
 
+#: Area feature (``{marker}_area_<name>_mm2``) of each IHC density's compartment: the weight of
+#: that density when a patient's IHC slides are combined (the IHC slide's own areas, so IHC
+#: densities aggregate with IHC-side weights).
+IHC_AREA_OF: dict[str, str] = {"intraepithelial": "tumour", "stromal": "stroma",
+                               "tumour_region": "tumour_region", "margin": "margin",
+                               "core": "core"}
+
+
 def ihc_features(tiles: pl.DataFrame, positive_cells: pl.DataFrame, cfg: BuildConfig, marker: str) -> dict[str, float]:
     """IHC positive-cell densities (e.g. CD3) in the compartments of a classified tile map.
 
     ``tiles`` is the tile table giving compartments (the patient's H&E slide, with the IHC cells
     registered into its frame, or an IHC slide's own classified tiles); ``positive_cells`` has
     ``x_um, y_um`` in that frame. Returns ``{marker}_density_{intraepithelial,stromal,
-    tumour_region,margin,core}_per_mm2`` and ``{marker}_hotspot_density_per_mm2`` (``marker``
-    lower-case, e.g. ``cd3``).
+    tumour_region,margin,core}_per_mm2``, the compartment areas they divide by
+    (``{marker}_area_{tumour,stroma,tumour_region,margin,core}_mm2``, see :data:`IHC_AREA_OF`)
+    and ``{marker}_hotspot_density_per_mm2`` (``marker`` lower-case, e.g. ``cd3``).
     """
     marker = marker.lower()
     tmap = TileMap.from_tiles(tiles, cfg.tile_size_um)
     xy = _xy(positive_cells)
-    out = compartment_densities(tmap, xy, None, cfg, marker)
     comp = compartments(tmap, cfg.margin_um)
     area = tmap.tissue_area_mm2
-    for name, where in (("margin", comp.margin), ("core", comp.core)):
-        out[f"{marker}_density_{name}_per_mm2"] = ratio(count_in_cells(tmap, xy, where), float(area[where].sum()))
+    regions = {**_regions(tmap, comp, cfg.margin_um), "margin": comp.margin, "core": comp.core}
+    out: dict[str, float] = {}
+    for name, where in regions.items():
+        area_mm2 = float(area[where].sum())
+        out[f"{marker}_density_{name}_per_mm2"] = ratio(count_in_cells(tmap, xy, where), area_mm2)
+        out[f"{marker}_area_{IHC_AREA_OF[name]}_mm2"] = area_mm2
+    out[f"{marker}_hotspot_density_per_mm2"] = hotspot_density(tmap, xy)
     return out

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from immunodig.features.feature_spec import FeatureSpec
+from immunodig.features.til import IHC_AREA_OF
 
 SALTZ_2018 = (
     "Saltz J et al. Spatial organization and molecular correlation of tumor-infiltrating "
@@ -77,11 +80,19 @@ SPECS.extend((
     _hotspot("til", "lymphocyte nuclei", "nuclei", _HE),
 ))
 
+_IHC_AREA_WHAT = {
+    "tumour": "tumour epithelium (TUM tiles)",
+    "stroma": "stroma adjacent to tumour (STR tiles within cfg.margin_um of a TUM tile)",
+    "tumour_region": "the tumour region (TUM tiles with enclosed holes filled)",
+    "margin": "the invasive-margin band (tiles within cfg.margin_um of the tumour edge)",
+    "core": "the tumour core (tumour region beyond the margin band)",
+}
 for _marker in ("cd3", "cd8"):
     _cells = f"{_marker.upper()}-positive cells (DAB colour deconvolution, immunodig.nuclei.ihc)"
     _ihc = ("tiles", "ihc_cells")
     SPECS.extend((
-        *(_density(_marker, _cells, c, "ihc", _ihc) for c in _COMPARTMENTS),
+        *(replace(_density(_marker, _cells, c, "ihc", _ihc),
+                  weight=f"{_marker}_area_{IHC_AREA_OF[c]}_mm2") for c in _COMPARTMENTS),
         *(
             FeatureSpec(
                 name=f"{_marker}_density_{w}_per_mm2",
@@ -92,10 +103,28 @@ for _marker in ("cd3", "cd8"):
                 ),
                 stage="ihc",
                 inputs=_ihc,
-                weight=f"area_{w}_mm2",
+                weight=f"{_marker}_area_{w}_mm2",
                 reference=GALON_2006,
             )
             for w in ("margin", "core")
+        ),
+        *(
+            FeatureSpec(
+                name=f"{_marker}_area_{a}_mm2",
+                unit="mm2",
+                description=(
+                    f"Tissue area of {what} in which the {_marker.upper()} slide's positive cells "
+                    "are counted: the compartment of the patient's H&E tile map the IHC slide is "
+                    "registered onto (the denominator of the matching density). NaN when the "
+                    "patient has no H&E slide to register onto. Weights the IHC densities when a "
+                    "patient's IHC slides are combined."
+                ),
+                stage="ihc",
+                inputs=_ihc,
+                patient_aggregation="sum",
+                weight=None,
+            )
+            for a, what in _IHC_AREA_WHAT.items()
         ),
         _hotspot(_marker, _cells, "ihc", _ihc),
     ))
