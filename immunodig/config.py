@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from immunodig.errors import ConfigError
+from immunodig.vocab import PLAUSIBLE_MPP, mpp_is_plausible
 
 #: Nucleus segmentation backends (``immunodig.nuclei.get_segmenter``).
 NUCLEI_BACKENDS: tuple[str, ...] = ("classical", "cellpose", "torchscript")
@@ -69,8 +70,9 @@ class BuildConfig:
             raise ConfigError(f"target_mpp={self.target_mpp} outside 0.05-20 µm/px")
         if not 16 <= self.tile_size_px <= 4096:
             raise ConfigError(f"tile_size_px={self.tile_size_px} outside 16-4096")
-        if self.mpp_override is not None and not 0.05 <= self.mpp_override <= 20:
-            raise ConfigError(f"--mpp {self.mpp_override} outside 0.05-20 µm/px")
+        if self.mpp_override is not None and not mpp_is_plausible(self.mpp_override):
+            raise ConfigError(f"--mpp {self.mpp_override} outside the plausible "
+                              f"{PLAUSIBLE_MPP[0]}-{PLAUSIBLE_MPP[1]} µm/px of a microscopy scan")
         if not 0 <= self.min_tissue_fraction <= 1:
             raise ConfigError("min_tissue_fraction must lie in [0, 1]")
         if self.nuclei_backend is not None and self.nuclei_backend not in NUCLEI_BACKENDS:

@@ -19,8 +19,8 @@ class SlideError(ImmunodigError):
     message : str
         Human-readable explanation including what to do.
     reason : str
-        One of ``not_found``, ``unsupported``, ``corrupt``, ``no_mpp``, ``no_tissue``,
-        ``failed``.
+        One of ``not_found``, ``unsupported``, ``corrupt``, ``no_mpp``, ``mpp_implausible``,
+        ``no_tissue``, ``failed`` (:data:`immunodig.vocab.FAILURE_REASONS`).
     """
 
     def __init__(self, message: str, reason: str = "failed") -> None:

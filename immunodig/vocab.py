@@ -46,7 +46,7 @@ RECIST: Final[tuple[str, ...]] = ("CR", "PR", "SD", "PD", "NE")
 
 #: Reasons a slide can fail, stored in ``slide_status.reason``.
 FAILURE_REASONS: Final[tuple[str, ...]] = (
-    "not_found", "unsupported", "corrupt", "no_mpp", "no_tissue", "failed",
+    "not_found", "unsupported", "corrupt", "no_mpp", "mpp_implausible", "no_tissue", "failed",
 )
 
 #: Pipeline stages that produce slide features (``FeatureSpec.stage``), in pipeline order.
@@ -69,3 +69,12 @@ CLINICAL_CATEGORIES: Final[dict[str, tuple[str, ...]]] = {
     "ici_regimen": ("anti-PD-1", "anti-PD-1+anti-CTLA-4", "other"),
     "best_response": RECIST,
 }
+
+#: Resolutions (µm/px) a microscopy scan can have: slide metadata outside it is refused
+#: (``mpp_implausible``) unless ``--mpp`` is given, and ``--mpp`` must lie in it.
+PLAUSIBLE_MPP: Final[tuple[float, float]] = (0.1, 2.0)
+
+
+def mpp_is_plausible(mpp: float | None) -> bool:
+    """True when ``mpp`` lies in :data:`PLAUSIBLE_MPP`."""
+    return mpp is not None and PLAUSIBLE_MPP[0] <= mpp <= PLAUSIBLE_MPP[1]

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from immunodig.errors import NoMppError, SlideError
+from immunodig.vocab import PLAUSIBLE_MPP, mpp_is_plausible
 
 #: openslide property prefixes/keys that may be stored. Label/macro images, barcodes and
 #: free-text descriptions (which can carry patient data) are never kept.
@@ -55,7 +56,8 @@ class Slide:
     ------
     SlideError
         With ``reason`` ``not_found``, ``unsupported`` (not a whole-slide format: flat JPEG/PNG
-        are refused), ``corrupt`` (openslide fails to open or decode it) or ``no_mpp``.
+        are refused), ``corrupt`` (openslide fails to open or decode it), ``no_mpp`` or ``mpp_implausible``
+        (metadata outside :data:`PLAUSIBLE_MPP` and no ``mpp`` given).
 
     Examples
     --------
@@ -96,13 +98,22 @@ class Slide:
         self.vendor: str = fmt
         props = self._osr.properties
         mpp_x, mpp_y = props.get("openslide.mpp-x"), props.get("openslide.mpp-y")
-        if mpp_x and float(mpp_x) > 0:
-            self.mpp_x = float(mpp_x)
-            self.mpp_y = float(mpp_y) if mpp_y and float(mpp_y) > 0 else self.mpp_x
+        meta_x = float(mpp_x) if mpp_x and float(mpp_x) > 0 else None
+        meta_y = float(mpp_y) if mpp_y and float(mpp_y) > 0 else meta_x
+        if meta_x is not None and mpp_is_plausible(meta_x) and mpp_is_plausible(meta_y):
+            self.mpp_x, self.mpp_y = meta_x, meta_y
             self.mpp_source = "metadata"
         elif mpp is not None:
             self.mpp_x = self.mpp_y = float(mpp)
             self.mpp_source = "override"
+        elif meta_x is not None:
+            lo, hi = PLAUSIBLE_MPP
+            raise SlideError(
+                f"{self.path}: the metadata says {meta_x:g} µm/px, outside the plausible range "
+                f"{lo}-{hi} µm/px for microscopy (a generic TIFF writer's 72/96-dpi default?); "
+                "pass --mpp with the scanner's value (e.g. --mpp 0.25)",
+                reason="mpp_implausible",
+            )
         else:
             raise NoMppError(
                 f"{self.path}: no microns-per-pixel in the slide metadata; pass --mpp 0.25 "

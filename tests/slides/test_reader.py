@@ -85,3 +85,27 @@ def test_unicode_file_name(disc_slide, tmp_path):
     p.write_bytes(disc_slide[0].read_bytes())
     with Slide(p) as s:
         assert s.fingerprint == Slide(disc_slide[0]).fingerprint
+
+
+@pytest.mark.parametrize("dpi", [72, 96])
+def test_generic_tiff_dpi_default_is_refused_as_implausible(tmp_path, dpi):
+    """A 72/96-dpi default resolution (352.8 / 264.6 µm/px, like openslide's boxes.tiff) is not a
+    microscopy scan: refused with reason mpp_implausible and the --mpp hint, usable with --mpp."""
+    from .conftest import write_pyramid
+
+    path = tmp_path / "boxes.tiff"
+    write_pyramid(path, np.full((512, 512, 3), 200, np.uint8), mpp=25400.0 / dpi, levels=1)
+    with pytest.raises(SlideError, match="--mpp") as info:
+        Slide(path)
+    assert info.value.reason == "mpp_implausible" and "boxes.tiff" in str(info.value)
+    with Slide(path, mpp=0.5) as s:
+        assert s.mpp == 0.5 and s.mpp_source == "override"
+
+
+def test_mpp_override_must_be_plausible():
+    from immunodig.config import BuildConfig
+    from immunodig.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--mpp 5"):
+        BuildConfig(mpp_override=5.0)
+    assert BuildConfig(mpp_override=0.25).mpp_override == 0.25
