@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from immunodig.pipeline.discovery import MATCHING_RULES
+
 
 def register(app: typer.Typer) -> None:
     """Add the build commands to ``app``."""
@@ -16,7 +18,12 @@ def register(app: typer.Typer) -> None:
         inputs: Annotated[list[Path], typer.Argument(help="Slide files and/or folders.")],
         store: Annotated[Path, typer.Option(help="DuckDB store (created if missing).")],
         manifest: Annotated[Optional[Path], typer.Option(
-            help="CSV with columns file, patient_id[, stain] linking slides to patients.")] = None,
+            help="CSV with columns file, patient_id[, stain] linking slides to patients. "
+                 + MATCHING_RULES)] = None,
+        key_file: Annotated[Optional[Path], typer.Option(
+            help="Pseudonymisation key: the manifest's patient_id values are raw hospital IDs, "
+                 "replaced by the same keyed pseudonyms import-clinical makes; without it the "
+                 "IDs must already be pseudonyms.")] = None,
         mpp: Annotated[Optional[float], typer.Option(
             help="Microns per pixel for slides whose metadata has none.")] = None,
         workers: Annotated[int, typer.Option(help="Local worker processes.")] = 1,
@@ -79,7 +86,13 @@ def register(app: typer.Typer) -> None:
             partition=partition, account=account, qos=qos, gpus_per_task=gpus,
             cpus_per_task=cpus, mem_gb=mem_gb, time_min=time_min,
             log_dir=str(log_dir) if log_dir else None)
+        key = None
+        if key_file is not None:
+            from immunodig.clinical.pseudonym import load_key
+
+            key = load_key(key_file)
         summary = build_features(list(inputs), store, cfg, manifest=manifest, work_dir=work_dir,
+                                 pseudonym_key=key,
                                  workers=workers, executor=executor, slurm=slurm,
                                  show_progress=not quiet)
         print_build_summary(summary)

@@ -86,7 +86,8 @@ def build_features(
     cfg : BuildConfig, optional
         Build parameters (defaults: 0.5 µm/px, 224 px tiles, shipped tissue model).
     manifest : path, optional
-        CSV ``file, patient_id, stain`` linking slides to patients.
+        CSV ``file, patient_id, stain`` linking slides to patients, checked whole before any
+        work (:data:`immunodig.pipeline.discovery.MATCHING_RULES`).
     work_dir : path, optional
         Where per-slide folders go (default: beside the store).
     workers : int
@@ -114,7 +115,7 @@ def build_features(
     store_path = Path(store_path)
     # Inputs are checked before anything is recorded, so bad input leaves the store untouched.
     links = read_slide_manifest(manifest, pseudonym_key) if manifest else None
-    jobs = make_jobs(discover_slides(inputs), links)
+    jobs = make_jobs(discover_slides(inputs), links, str(manifest))
     work = Path(work_dir) if work_dir else sf.default_work_dir(store_path)
     work.mkdir(parents=True, exist_ok=True)
     hashes = model_hashes(cfg)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
-from pathlib import Path
+from dataclasses import dataclass, replace
+from pathlib import Path, PurePosixPath
 
 import polars as pl
 
@@ -40,16 +42,46 @@ def discover_slides(inputs: Iterable[str | Path]) -> list[Path]:
     return list(found)
 
 
-def read_slide_manifest(
-    path: str | Path, pseudonym_key: bytes | None = None
-) -> dict[str, tuple[str | None, str]]:
-    """Read a CSV with columns ``file, patient_id[, stain]`` into ``{file name: (patient, stain)}``.
+#: How manifest rows find their slides (shown by ``build-features --help``).
+MATCHING_RULES = (
+    "A manifest row's `file` matches a slide when the slide's path ends with it, compared by "
+    "whole path components: a base name (`a.svs`) or a relative path (`site1/a.svs`) for slides "
+    "that share a base name. Every slide found must match exactly one row and every row exactly "
+    "one slide; patient IDs are trimmed and must be pseudonyms (letters, digits, `_.-`) unless "
+    "--key-file pseudonymises raw IDs."
+)
 
-    ``file`` is matched against slide file names (base name). With ``pseudonym_key`` the
-    ``patient_id`` values are raw identifiers, replaced by their keyed pseudonyms. Raises
-    :class:`~immunodig.errors.ValidationError` naming row and column for missing columns,
-    duplicate files and unknown stains.
+
+#: A patient ID that contains a calendar date (dd.mm.yyyy, yyyy-mm-dd, ...) is refused.
+_DATE_LIKE = re.compile(r"\b(\d{1,2}[./-]\d{1,2}[./-](\d{4}|\d{2})|\d{4}[./-]\d{1,2}[./-]\d{1,2})\b")
+
+
+@dataclass(frozen=True)
+class ManifestRow:
+    """One row of the slide manifest (``row`` is the 1-based data row)."""
+
+    row: int
+    file: tuple[str, ...]
+    patient_id: str | None
+    stain: str
+
+
+def _components(file: str) -> tuple[str, ...]:
+    return tuple(part for part in PurePosixPath(file.strip().replace("\\", "/")).parts
+                 if part not in ("", ".", "/"))
+
+
+def read_slide_manifest(path: str | Path, pseudonym_key: bytes | None = None) -> list[ManifestRow]:
+    """Read and check a CSV with columns ``file, patient_id[, stain]``.
+
+    ``file`` is matched against slide paths by :data:`MATCHING_RULES`. With ``pseudonym_key`` the
+    ``patient_id`` values are raw identifiers, replaced by their keyed pseudonyms; without it
+    they must already be pseudonyms. Raises :class:`~immunodig.errors.ValidationError` naming
+    row and column for missing columns, empty or duplicate files, invalid IDs and unknown
+    stains, without echoing any value.
     """
+    from immunodig.clinical.schema import PATIENT_ID_PATTERN
+
     path = Path(path)
     if not path.is_file():
         raise ValidationError(str(path), [{"row": None, "column": None,
@@ -63,34 +95,73 @@ def read_slide_manifest(
         raise ValidationError(str(path), problems)
     if "stain" not in df.columns:
         df = df.with_columns(pl.lit("HE").alias("stain"))
-    out: dict[str, tuple[str | None, str]] = {}
+    rows: list[ManifestRow] = []
+    seen: set[tuple[str, ...]] = set()
+    pseudonym = re.compile(PATIENT_ID_PATTERN)
     for i, row in enumerate(df.iter_rows(named=True), start=1):
-        name = Path(row["file"] or "").name
-        if not name:
+        file = _components(row["file"] or "")
+        if not file:
             problems.append({"row": i, "column": "file", "check": "empty"})
             continue
-        if name in out:
+        if file in seen:
             problems.append({"row": i, "column": "file", "check": "duplicate slide file"})
-        stain = (row["stain"] or "HE").upper()
+        seen.add(file)
+        patient = (row["patient_id"] or "").strip() or None
+        if patient is None:
+            problems.append({"row": i, "column": "patient_id", "check": "empty"})
+        elif _DATE_LIKE.search(patient):
+            problems.append({"row": i, "column": "patient_id", "check": (
+                "looks like a date (a birth date is an identifier); use the study pseudonym")})
+        elif pseudonym_key is None and not pseudonym.match(patient):
+            problems.append({"row": i, "column": "patient_id", "check": (
+                "not a pseudonym (letters, digits, '_', '.', '-', at most 64); pass --key-file "
+                "to pseudonymise raw hospital IDs")})
+        stain = (row["stain"] or "HE").strip().upper()
         if stain not in STAINS:
             problems.append({"row": i, "column": "stain", "check": f"not one of {list(STAINS)}"})
-        out[name] = (row["patient_id"] or None, stain)
+        rows.append(ManifestRow(i, file, patient, stain))
     if problems:
         raise ValidationError(str(path), problems)
     if pseudonym_key is not None:
         from immunodig.clinical.pseudonym import pseudonymise
 
-        names = [n for n, (pid, _) in out.items() if pid is not None]
-        pseudo = pseudonymise([out[n][0] for n in names], pseudonym_key)
-        for n, pid in zip(names, pseudo):
-            out[n] = (pid, out[n][1])
-    return out
+        pseudo = pseudonymise([r.patient_id for r in rows], pseudonym_key)
+        rows = [replace(r, patient_id=pid) for r, pid in zip(rows, pseudo)]
+    return rows
 
 
-def make_jobs(paths: list[Path], manifest: dict[str, tuple[str | None, str]] | None) -> list[SlideJob]:
-    """Attach patient and stain from the manifest (by file name) to each slide path."""
-    jobs = []
-    for p in paths:
-        patient, stain = (manifest or {}).get(p.name, (None, "HE"))
-        jobs.append(SlideJob(str(p), patient, stain))
-    return jobs
+def make_jobs(paths: list[Path], manifest: list[ManifestRow] | None,
+              source: str = "slide manifest") -> list[SlideJob]:
+    """Attach patient and stain to each slide path; without a manifest every slide is an H&E
+    slide of no patient.
+
+    Raises
+    ------
+    ValidationError
+        A row matches no slide or several, or a slide matches no row or several (every problem
+        is listed, naming the row or the slide's file name).
+    """
+    if manifest is None:
+        return [SlideJob(str(p)) for p in paths]
+    problems: list[dict] = []
+    row_of: dict[Path, list[ManifestRow]] = {p: [] for p in paths}
+    for r in manifest:
+        hits = [p for p in paths if Path(p).parts[-len(r.file):] == r.file]
+        if not hits:
+            problems.append({"row": r.row, "column": "file",
+                             "check": "matches no slide among the inputs"})
+        elif len(hits) > 1:
+            problems.append({"row": r.row, "column": "file", "check": (
+                f"matches {len(hits)} slides; give the path relative to the input folder")})
+        else:
+            row_of[hits[0]].append(r)
+    for p, rows in row_of.items():
+        if not rows:
+            problems.append({"row": None, "column": "file",
+                             "check": f"slide {Path(p).name} has no row"})
+        elif len(rows) > 1:
+            problems.append({"row": rows[1].row, "column": "file", "check": (
+                f"slide {Path(p).name} is also matched by row {rows[0].row}")})
+    if problems:
+        raise ValidationError(source, problems)
+    return [SlideJob(str(p), rows[0].patient_id, rows[0].stain) for p, rows in row_of.items()]

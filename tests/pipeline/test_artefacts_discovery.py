@@ -95,23 +95,53 @@ def test_discovery_recurses_and_keeps_explicit_files(tmp_path):
 
 def test_manifest_links_patients_and_validates(tmp_path):
     good = tmp_path / "m.csv"
-    good.write_text("file,patient_id,stain\nslides/a.tiff,P1,HE\nb.tiff,P1,cd3\n")
+    good.write_text("file,patient_id,stain\nslides/a.tiff,P1 ,HE\nb.tiff,P1,cd3\n")
     m = read_slide_manifest(good)
-    assert m == {"a.tiff": ("P1", "HE"), "b.tiff": ("P1", "CD3")}
-    jobs = make_jobs([tmp_path / "a.tiff", tmp_path / "c.tiff"], m)
-    assert (jobs[0].patient_id, jobs[0].stain) == ("P1", "HE")
-    assert (jobs[1].patient_id, jobs[1].stain) == (None, "HE")
+    assert [(r.file, r.patient_id, r.stain) for r in m] == [
+        (("slides", "a.tiff"), "P1", "HE"), (("b.tiff",), "P1", "CD3")]
+    jobs = make_jobs([tmp_path / "slides" / "a.tiff", tmp_path / "b.tiff"], m)
+    assert [(j.patient_id, j.stain) for j in jobs] == [("P1", "HE"), ("P1", "CD3")]
     bad = tmp_path / "bad.csv"
-    bad.write_text("file,patient_id,stain\na.tiff,P1,HE\na.tiff,P2,XYZ\n")
+    bad.write_text("file,patient_id,stain\na.tiff,P1,HE\na.tiff,P2,XYZ\nc.tiff,John Smith,HE\n"
+                   "d.tiff,12.03.1961,HE\n")
     with pytest.raises(ValidationError) as info:
         read_slide_manifest(bad)
     problems = {(p["row"], p["column"]) for p in info.value.problems}
-    assert problems == {(2, "file"), (2, "stain")}
-    assert "P2" not in str(info.value)
+    assert problems == {(2, "file"), (2, "stain"), (3, "patient_id"), (4, "patient_id")}
+    assert "P2" not in str(info.value) and "Smith" not in str(info.value)
+    assert "1961" not in str(info.value)
     missing = tmp_path / "missing.csv"
     missing.write_text("path,patient\nx,y\n")
     with pytest.raises(ValidationError, match="patient_id"):
         read_slide_manifest(missing)
+
+
+def test_manifest_is_checked_whole_against_the_slides(tmp_path):
+    """A slide without a row, a row without a slide, and an ambiguous base name are refused
+    together, naming rows and file names; a relative path resolves the ambiguity."""
+    m = tmp_path / "m.csv"
+    m.write_text("file,patient_id\na.tiff,P1\ngone.tiff,P2\nx.tiff,P3\n")
+    slides = [tmp_path / "s1" / "a.tiff", tmp_path / "c.tiff", tmp_path / "s1" / "x.tiff",
+              tmp_path / "s2" / "x.tiff"]
+    with pytest.raises(ValidationError) as info:
+        make_jobs(slides, read_slide_manifest(m), str(m))
+    checks = {(p["row"], p["check"]) for p in info.value.problems}
+    assert (2, "matches no slide among the inputs") in checks
+    assert (3, "matches 2 slides; give the path relative to the input folder") in checks
+    assert (None, "slide c.tiff has no row") in checks
+    assert str(m) in str(info.value)
+    m.write_text("file,patient_id\na.tiff,P1\nc.tiff,P2\ns1/x.tiff,P3\ns2/x.tiff,P4\n")
+    jobs = make_jobs(slides, read_slide_manifest(m))
+    assert [j.patient_id for j in jobs] == ["P1", "P2", "P3", "P4"]
+
+
+def test_raw_ids_are_pseudonymised_with_a_key(tmp_path):
+    m = tmp_path / "m.csv"
+    m.write_text("file,patient_id\na.tiff, 12345 \n")
+    rows = read_slide_manifest(m, pseudonym_key=b"k" * 32)
+    from immunodig.clinical.pseudonym import pseudonymise
+
+    assert rows[0].patient_id == pseudonymise(["12345"], b"k" * 32)[0] != "12345"
 
 
 def test_atomic_files_follow_the_umask(tmp_path):
