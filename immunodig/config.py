@@ -47,6 +47,9 @@ class BuildConfig:
         Apply Macenko normalisation to the reference in ``stain_reference``.
     mpp_override : float or None
         Microns-per-pixel to use when a slide has none in its metadata.
+    qc_rules : dict
+        Overrides of the plausibility-flag thresholds
+        (:data:`immunodig.pipeline.slide_qc.QC_RULES`, by rule name).
     extra : dict
         Free-form parameters of later stages (kept in the hash).
     """
@@ -63,6 +66,7 @@ class BuildConfig:
     margin_um: float = 500.0
     stain_normalise: bool = False
     mpp_override: float | None = None
+    qc_rules: dict[str, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

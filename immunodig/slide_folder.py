@@ -26,6 +26,7 @@ NUCLEI_PARQUET = "nuclei.parquet"
 FEATURES_PARQUET = "features.parquet"
 IHC_CELLS_PARQUET = "ihc_cells.parquet"
 REGISTRATION_JSON = "registration.json"
+QC_JSON = "qc.json"
 MANIFEST_JSON = "manifest.json"
 FAILURE_JSON = "failure.json"
 
@@ -39,6 +40,7 @@ ARTEFACTS: dict[str, str] = {
     FEATURES_PARQUET: "long table feature, value, feature_version",
     IHC_CELLS_PARQUET: "IHC slides: DAB-positive cells in the IHC frame",
     REGISTRATION_JSON: "IHC slides: rigid transform onto the patient's H&E slide",
+    QC_JSON: "QC measures and plausibility flags (immunodig.pipeline.slide_qc)",
     MANIFEST_JSON: "completion marker, written last: run, config, model hashes, file hashes",
     FAILURE_JSON: "instead of the manifest when the slide failed: reason and message",
 }

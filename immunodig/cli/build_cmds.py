@@ -129,11 +129,13 @@ def register(app: typer.Typer) -> None:
 
         df = slide_status(store, work_dir or default_work_dir(store))
         table = Table(title=f"slides in {store.name}")
-        for col in ("slide_id", "status", "reason", "run_id", "updated_at"):
-            table.add_column(col)
+        columns = ("slide_id", "status", "reason", "flags", "run_id", "updated_at")
+        for col in columns:
+            table.add_column(col, overflow="fold")
         for row in df.iter_rows(named=True):
-            table.add_row(*(str(row[c]) if row[c] is not None else "" for c in
-                            ("slide_id", "status", "reason", "run_id", "updated_at")))
+            table.add_row(*(str(row[c]) if row[c] is not None else "" for c in columns))
         Console().print(table)
         counts = df.group_by("status").len().sort("status")
-        typer.echo(", ".join(f"{s}: {n}" for s, n in counts.iter_rows()))
+        flagged = int((df["flags"].fill_null("") != "").sum())
+        typer.echo(", ".join(f"{s}: {n}" for s, n in counts.iter_rows())
+                   + f"; flagged by QC: {flagged}")

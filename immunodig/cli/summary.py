@@ -26,4 +26,13 @@ def print_build_summary(summary) -> None:
             fails.add_row(Path(o.path).name, o.reason or "failed",
                           (o.message or "").splitlines()[0][:200])
         console.print(fails)
+    flagged = [o for o in summary.outcomes if o.flags]
+    if flagged:
+        table = Table(title=f"{len(flagged)} slide(s) flagged by QC: kept, check before use")
+        table.add_column("file")
+        table.add_column("slide_id")
+        table.add_column("flags", overflow="fold")
+        for o in flagged:
+            table.add_row(Path(o.path).name, o.slide_id or "", ", ".join(o.flags))
+        console.print(table)
     console.print(f"per-slide results: {summary.work_dir}")

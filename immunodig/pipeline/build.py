@@ -16,6 +16,7 @@ from immunodig import slide_folder as sf
 from immunodig.config import BuildConfig
 from immunodig.errors import ConfigError, ModelFileError
 from immunodig.pipeline.discovery import discover_slides, make_jobs, read_slide_manifest
+from immunodig.pipeline.slide_qc import qc_rules
 from immunodig.pipeline.slide_job import RunContext, SlideJob, SlideOutcome, run_slide_job
 from immunodig.progress import progress
 from immunodig.provenance import file_sha256, run_key
@@ -112,6 +113,7 @@ def build_features(
     if executor not in EXECUTORS:
         raise ConfigError(f"unknown executor {executor!r}; use one of {list(EXECUTORS)}")
     cfg = cfg or BuildConfig()
+    qc_rules(cfg.qc_rules)  # unknown rule names are refused before anything is recorded
     store_path = Path(store_path)
     # Inputs are checked before anything is recorded, so bad input leaves the store untouched.
     links = read_slide_manifest(manifest, pseudonym_key) if manifest else None

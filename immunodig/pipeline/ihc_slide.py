@@ -22,10 +22,11 @@ from immunodig.slides.tissue_mask import TissueMask
 
 def ihc_slide_features(slide, tiles: pl.DataFrame, mask: TissueMask, stain: str,
                        reference_folder: str | None, cfg: BuildConfig,
-                       folder: Path) -> tuple[pl.DataFrame, list[str]]:
+                       folder: Path) -> tuple[pl.DataFrame, list[str], dict[str, float]]:
     """Detect positive cells, register onto the H&E reference, compute the IHC features.
 
-    Returns the long features table and the names of the extra artefacts written.
+    Returns the long features table, the names of the extra artefacts written and the QC
+    measures ``positive_cells_per_mm2`` and ``registration_overlap_dice`` (NaN unregistered).
     """
     from immunodig.features.slide_features import features_table
     from immunodig.features.til import ihc_features
@@ -35,10 +36,12 @@ def ihc_slide_features(slide, tiles: pl.DataFrame, mask: TissueMask, stain: str,
     write_parquet_atomic(folder / sf.IHC_CELLS_PARQUET, cells)
     written = [sf.IHC_CELLS_PARQUET]
     values: dict[str, float] = {"area_tissue_mm2": mask.area_mm2}
+    qc = {"positive_cells_per_mm2": cells.height / mask.area_mm2 if mask.area_mm2 > 0
+          else float("nan"), "registration_overlap_dice": float("nan")}
     if reference_folder is None:
         nan_features = ihc_features(tiles.head(0), cells.head(0), cfg, stain)
         values.update({k: float("nan") for k in nan_features})
-        return features_table(values), written
+        return features_table(values), written, qc
     ref = Path(reference_folder)
     ref_meta = json.loads((ref / sf.SLIDE_JSON).read_text())
     ref_mask = TissueMask.load_png(ref / sf.MASK_PNG, cfg.mask_mpp)
@@ -55,4 +58,5 @@ def ihc_slide_features(slide, tiles: pl.DataFrame, mask: TissueMask, stain: str,
         "overlap_dice": transform.overlap_dice, "mask_mpp": cfg.mask_mpp,
     })
     written.append(sf.REGISTRATION_JSON)
-    return features_table(values), written
+    qc["registration_overlap_dice"] = float(transform.overlap_dice)
+    return features_table(values), written, qc

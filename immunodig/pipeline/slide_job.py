@@ -48,6 +48,8 @@ class SlideOutcome:
     reason: str | None = None
     message: str | None = None
     seconds: float = 0.0
+    #: Plausibility flags of a finished slide (``qc.json``; :mod:`immunodig.pipeline.slide_qc`).
+    flags: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         """Plain dict."""
@@ -83,8 +85,9 @@ def run_slide_job(job: SlideJob, ctx: RunContext) -> SlideOutcome:
             if sf.is_complete(folder, ctx.run_id):
                 return SlideOutcome(job.path, "skipped", slide_id, str(folder),
                                     seconds=time.monotonic() - t0)
-            _process(slide, job, ctx, folder)
-        return SlideOutcome(job.path, "done", slide_id, str(folder), seconds=time.monotonic() - t0)
+            flags = _process(slide, job, ctx, folder)
+        return SlideOutcome(job.path, "done", slide_id, str(folder), seconds=time.monotonic() - t0,
+                            flags=flags)
     except SlideError as exc:
         return _fail(job, ctx, slide_id, folder, exc.reason, str(exc), t0)
     except ImmunodigError as exc:
@@ -106,10 +109,13 @@ def _fail(job: SlideJob, ctx: RunContext, slide_id: str | None, folder: Path | N
                         reason, message, time.monotonic() - t0)
 
 
-def _process(slide, job: SlideJob, ctx: RunContext, folder: Path) -> None:
+def _process(slide, job: SlideJob, ctx: RunContext, folder: Path) -> tuple[str, ...]:
+    """Write every artefact of one slide, the manifest last; return its plausibility flags."""
     from immunodig.features.classmap import save_class_map
     from immunodig.features.slide_features import compute_slide_features
-    from immunodig.slides import tile_grid, tissue_mask
+    from immunodig.pipeline import slide_qc
+    from immunodig.slides import tile_grid
+    from immunodig.slides.tissue_mask import TissueMask, detect_tissue
 
     cfg = ctx.cfg
     started = _now()
@@ -123,7 +129,9 @@ def _process(slide, job: SlideJob, ctx: RunContext, folder: Path) -> None:
                   checksum_sha256=file_sha256(slide.path))
     write_json_atomic(folder / sf.SLIDE_JSON, record)
 
-    mask = tissue_mask(slide, cfg.mask_mpp)
+    rules = slide_qc.qc_rules(cfg.qc_rules)
+    thumb = slide.thumbnail(cfg.mask_mpp)
+    mask = TissueMask(detect_tissue(thumb, cfg.mask_mpp), cfg.mask_mpp)
     mask.save_png(folder / sf.MASK_PNG)
     if mask.area_mm2 == 0:
         raise SlideError(f"slide {slide.fingerprint}: no tissue detected", reason="no_tissue")
@@ -139,18 +147,29 @@ def _process(slide, job: SlideJob, ctx: RunContext, folder: Path) -> None:
     n_rows = int(slide.size_um[1] // cfg.tile_size_um)
     save_class_map(tiles, n_cols, n_rows, folder / sf.CLASSMAP_PNG)
 
-    files = [sf.SLIDE_JSON, sf.MASK_PNG, sf.TILES_PARQUET, sf.CLASSMAP_PNG, sf.FEATURES_PARQUET]
+    measures: dict[str, float] = {
+        "mpp": slide.mpp, "mpp_from_override": float(slide.mpp_source == "override"),
+        "tissue_area_mm2": mask.area_mm2,
+        **slide_qc.tile_measures(tiles, (cfg.tile_size_um / 1000.0) ** 2, job.stain),
+    }
+    files = [sf.SLIDE_JSON, sf.MASK_PNG, sf.TILES_PARQUET, sf.CLASSMAP_PNG, sf.FEATURES_PARQUET,
+             sf.QC_JSON]
     if job.stain == "HE":
         nuclei = _nuclei(slide, tiles, ctx, folder)
         features = compute_slide_features(tiles, nuclei, mask.area_mm2, cfg)
         if nuclei is not None:
             files.append(sf.NUCLEI_PARQUET)
+            measures.update(slide_qc.nuclei_measures(nuclei, measures["classified_tissue_mm2"]))
+        measures.update(slide_qc.stain_measures(thumb, mask.mask))
     else:
         from immunodig.pipeline.ihc_slide import ihc_slide_features
 
-        features, extra = ihc_slide_features(slide, tiles, mask, job.stain, job.reference_folder,
-                                             cfg, folder)
+        features, extra, ihc_measures = ihc_slide_features(
+            slide, tiles, mask, job.stain, job.reference_folder, cfg, folder)
         files += extra
+        measures.update(ihc_measures)
+    qc = slide_qc.qc_record(measures, job.stain, rules)
+    write_json_atomic(folder / sf.QC_JSON, qc)
     write_parquet_atomic(folder / sf.FEATURES_PARQUET, features)
     write_json_atomic(folder / sf.MANIFEST_JSON, {
         "slide_id": slide.fingerprint,
@@ -163,6 +182,7 @@ def _process(slide, job: SlideJob, ctx: RunContext, folder: Path) -> None:
         "finished_at": _now(),
         "files": sf.hash_files(folder, files),
     })
+    return tuple(qc["flags"])
 
 
 def _classify(slide, grid: pl.DataFrame, stain: str, ctx: RunContext) -> pl.DataFrame:

@@ -59,16 +59,23 @@ def ingest_work_dir(store_path: str | Path, work_dir: str | Path) -> dict[str, i
 def slide_status(store_path: str | Path, work_dir: str | Path | None = None) -> pl.DataFrame:
     """Latest status of every slide known to the store, plus interrupted folders as pending.
 
-    Columns: ``slide_id, path, status (done|failed|pending), reason, run_id, updated_at``.
+    Columns: ``slide_id, path, status (done|failed|pending), reason, run_id, updated_at, flags``
+    (the plausibility flags of the slide's current successful result, comma-separated).
     """
     from immunodig.store import query
 
     stored = query(store_path, """
-        select slide_id, path, status, reason, run_id, updated_at
-        from slide_status
-        qualify row_number() over (partition by coalesce(slide_id, path)
-                                   order by updated_at desc) = 1
-        order by status, slide_id""")
+        with latest as (
+            select slide_id, path, status, reason, run_id, updated_at
+            from slide_status
+            qualify row_number() over (partition by coalesce(slide_id, path)
+                                       order by updated_at desc) = 1
+        )
+        select l.slide_id, l.path, l.status, l.reason, l.run_id, l.updated_at,
+               coalesce(q.flags, '') as flags
+        from latest l
+        left join slide_qc q on q.slide_id = l.slide_id
+        order by l.status, l.slide_id""")
     if work_dir is None or not Path(work_dir).is_dir():
         return stored
     pending = scan_work_dir(work_dir).filter(pl.col("state") == "in_progress")
@@ -78,5 +85,6 @@ def slide_status(store_path: str | Path, work_dir: str | Path | None = None) -> 
         "slide_id", pl.lit(None, pl.Utf8).alias("path"), pl.lit("pending").alias("status"),
         pl.lit(None, pl.Utf8).alias("reason"), pl.lit(None, pl.Utf8).alias("run_id"),
         pl.lit(None).cast(stored.schema["updated_at"]).alias("updated_at"),
+        pl.lit("").alias("flags"),
     )
     return pl.concat([stored, extra.cast(stored.schema)], how="vertical")

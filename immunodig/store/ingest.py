@@ -98,6 +98,40 @@ def _read_features(path: Path):
     return pa.table({"feature": feature, "feature_version": version, "value": value})
 
 
+def _read_qc(folder: Path) -> dict[str, Any]:
+    """Read and check ``qc.json`` (measures: name -> number or null; flags: name -> reason)."""
+    where = folder / sf.QC_JSON
+    qc = sf.read_json(where, ("measures", "flags"))
+    measures, flags = qc["measures"], qc["flags"]
+    if not isinstance(measures, dict) or not isinstance(flags, dict):
+        raise SlideDirError(f"{where}: 'measures' and 'flags' must be objects")
+    for name, value in measures.items():
+        if not FEATURE_NAME.match(str(name)) or not (
+                value is None or (isinstance(value, (int, float)) and math.isfinite(value))):
+            raise SlideDirError(f"{where}: measure {name!r} must be a finite number or null")
+    for name, reason in flags.items():
+        if not FEATURE_NAME.match(str(name)) or not isinstance(reason, str):
+            raise SlideDirError(f"{where}: flag {name!r} must have a text reason")
+    return qc
+
+
+def _write_qc(con, slide_id: str, run_id: str, qc: dict[str, Any] | None) -> None:
+    """Replace the slide's QC measures and flags of this run (inside the ingest transaction)."""
+    for table in ("slide_qc_measures", "slide_flags"):
+        con.execute(f"delete from {table} where slide_id = $s and run_id = $r",
+                    {"s": slide_id, "r": run_id})
+    if qc is None:
+        return
+    if qc["measures"]:
+        con.executemany(
+            "insert into slide_qc_measures (slide_id, run_id, measure, value) values (?, ?, ?, ?)",
+            [(slide_id, run_id, k, v) for k, v in qc["measures"].items()])
+    if qc["flags"]:
+        con.executemany(
+            "insert into slide_flags (slide_id, run_id, flag, reason) values (?, ?, ?, ?)",
+            [(slide_id, run_id, k, v) for k, v in qc["flags"].items()])
+
+
 def _clean_properties(properties: Any, where: Path) -> str:
     if properties is None:
         properties = {}
@@ -242,6 +276,7 @@ def ingest_slide_dir(con, path: str | Path) -> IngestResult:
     if slide["slide_id"] != manifest["slide_id"]:
         raise SlideDirError(f"{folder}: slide.json and manifest.json name different slides")
     features = _read_features(folder / sf.FEATURES_PARQUET)
+    qc = _read_qc(folder) if sf.QC_JSON in manifest["files"] else None
     slide_id, run_id = manifest["slide_id"], manifest["run_id"]
 
     known = con.execute(
@@ -293,6 +328,7 @@ def ingest_slide_dir(con, path: str | Path) -> IngestResult:
             )
         finally:
             con.unregister("_incoming_features")
+        _write_qc(con, slide_id, run_id, qc)
         # a failure of this slide's file in the same run, recorded before it had an id, is superseded
         con.execute(
             "delete from slide_status where slide_id is null and path = $p and run_id = $r",

@@ -17,7 +17,7 @@ SLIDE_AREA_MM2 = 2220 * 2967 * 0.499**2 / 1e6  # whole scanned region
 
 
 @pytest.fixture(scope="module")
-def features(tmp_path_factory) -> dict[str, float]:
+def built(tmp_path_factory):
     if not SLIDE.exists():
         pytest.skip(f"real slide absent: {SLIDE}")
     from immunodig.pipeline.build import build_features
@@ -27,8 +27,31 @@ def features(tmp_path_factory) -> dict[str, float]:
                              BuildConfig(nuclei_backend="classical"), executor="debug",
                              show_progress=False)
     assert summary.ok, [o.status for o in summary.outcomes]
-    table = pl.read_parquet(next(Path(summary.work_dir).glob("*/features.parquet")))
+    return out / "store.duckdb", summary
+
+
+@pytest.fixture(scope="module")
+def features(built) -> dict[str, float]:
+    table = pl.read_parquet(next(Path(built[1].work_dir).glob("*/features.parquet")))
     return dict(zip(table["feature"], table["value"]))
+
+
+def test_default_build_gives_a_plausible_nuclei_density_and_no_silent_zero(built, features):
+    """The default build of the real Aperio slide segments its nuclei (hundreds per mm² at
+    least: the saturated-pixel threshold bug gave 139/mm², all in one corner) and its QC
+    measures reach the store without a nuclei_density_low flag."""
+    from immunodig.store import query
+
+    store, summary = built
+    qc = query(store, "select * from slide_qc").to_dicts()
+    assert len(qc) == 1
+    assert qc[0]["nuclei_per_mm2"] > 1000, qc[0]["nuclei_per_mm2"]
+    assert "nuclei_density_low" not in qc[0]["flags"]
+    assert summary.outcomes[0].flags == tuple(f for f in qc[0]["flags"].split(",") if f)
+    assert qc[0]["mpp_source"] == "metadata" and qc[0]["n_tiles"] > 0
+    assert qc[0]["stain_h_od_r"] is not None
+    assert features["til_density_tumour_region_per_mm2"] > 0 or \
+        math.isnan(features["til_density_tumour_region_per_mm2"])
 
 
 def test_full_tile_catalogue_finite_and_plausible(features):
