@@ -43,6 +43,35 @@ class UnknownClassError(ModelFileError):
     """A model declares a class name outside the known vocabulary."""
 
 
+class ModelMetadataError(ModelFileError):
+    """A model file lacks metadata (architecture, class names, ...) or states invalid values."""
+
+
+class UnsupportedLayoutError(ModelFileError):
+    """A model file's layout or architecture is not one immunodig can reconstruct."""
+
+
+class WeightsMismatchError(ModelFileError):
+    """Weights in a model file do not fit the reconstructed network.
+
+    Parameters
+    ----------
+    message : str
+        Full explanation naming the file.
+    missing, unexpected : list of str
+        State-dict keys the network needs but the file lacks, and keys the network does not have.
+    mismatched : list of str
+        ``"key: file (shape) vs network (shape)"`` for keys present in both with other shapes.
+    """
+
+    def __init__(self, message: str, missing: list[str] | None = None,
+                 unexpected: list[str] | None = None, mismatched: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.missing = list(missing or [])
+        self.unexpected = list(unexpected or [])
+        self.mismatched = list(mismatched or [])
+
+
 class ValidationError(ImmunodigError):
     """Input table failed validation; ``problems`` lists every failure found.
 

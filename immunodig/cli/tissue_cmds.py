@@ -1,4 +1,4 @@
-"""Commands of the tissue classifier: train-tissue-classifier, eval-tissue-classifier."""
+"""Commands of the tissue classifier: train-tissue-classifier, eval-tissue-classifier, describe-model."""
 
 from __future__ import annotations
 
@@ -54,3 +54,31 @@ def register(app: typer.Typer) -> None:
             json_out.write_text(json.dumps(metrics, indent=2))
         if png_out is not None:
             save_confusion_png(metrics, png_out)
+
+    @app.command("describe-model")
+    def describe_model(
+        model: Path = typer.Argument(..., help="Model file (.pth/.pt/.ckpt state dict, TorchScript, .onnx)."),
+        architecture: Optional[str] = typer.Option(
+            None, "--architecture", help="torchvision / timm model name or TIAToolbox backbone (e.g. resnet18)."),
+        classes: Optional[str] = typer.Option(
+            None, "--classes", help="Class names in output order, comma-separated (e.g. ADI,BACK,...,TUM)."),
+        mpp: Optional[float] = typer.Option(None, "--mpp", help="µm/px the model was trained at."),
+        tile_size: Optional[int] = typer.Option(None, "--tile-size", help="Tile edge in pixels."),
+        mean: Optional[str] = typer.Option(None, "--mean", help="3 comma-separated values (RGB in [0, 1])."),
+        std: Optional[str] = typer.Option(None, "--std", help="3 comma-separated values."),
+        layout: Optional[str] = typer.Option(
+            None, "--layout", help="torchvision | timm | tiatoolbox | immunodig | torchscript | onnx "
+                                   "(default: detected from the keys)."),
+        output: Optional[str] = typer.Option(None, "--output", help="logits | probabilities."),
+        licence: Optional[str] = typer.Option(None, "--licence", help="Licence of the weights and data."),
+        write: bool = typer.Option(True, "--write/--no-write", help="Write MODEL.json beside the file."),
+    ) -> None:
+        """Load a model file, check the weights fit, say what it holds and write its side file."""
+        from immunodig.tissue.describe import describe_model as describe, parse_values
+
+        desc = describe(model, architecture=architecture, class_names=parse_values(classes, str, "--classes"),
+                        input_mpp=mpp, tile_size_px=tile_size, mean=parse_values(mean, float, "--mean"),
+                        std=parse_values(std, float, "--std"), layout=layout, output=output,
+                        licence=licence, write=write)
+        for line in desc.lines():
+            typer.echo(line)

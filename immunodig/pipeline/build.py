@@ -60,7 +60,10 @@ def model_hashes(cfg: BuildConfig) -> dict[str, str]:
     missing = [f"{role}: {path}" for role, path in files.items() if not Path(path).is_file()]
     if missing:
         raise ModelFileError(f"model file(s) not found: {'; '.join(missing)}")
-    return {role: file_sha256(path) for role, path in files.items()}
+    from immunodig.tissue.checkpoint import model_content_sha256  # covers the model's side file
+
+    return {role: model_content_sha256(path) if role == "tissue" else file_sha256(path)
+            for role, path in files.items()}
 
 
 def build_features(

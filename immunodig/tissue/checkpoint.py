@@ -14,9 +14,17 @@ A model file is a ``torch.save`` dictionary readable with ``torch.load(weights_o
 (immunodig's compact CNN), ``features-logistic`` / ``features-trees`` (hand-crafted features with a
 linear or tree-ensemble head stored as arrays).
 
-TorchScript files (``torch.jit.save``) are accepted too; their metadata comes from the extra file
-``immunodig.json`` inside the archive or, failing that, a side-car JSON ``<model file>.json``.
-A bare ``state_dict`` file (a dict of tensors) is accepted with a side-car JSON as well.
+Files from other libraries are accepted with their metadata in a side-car JSON
+``<model file>.json`` (or ``<stem>.json``), which ``python cli.py describe-model`` writes:
+
+- state dicts of TIAToolbox ``CNNModel``, torchvision and timm classifiers, bare or inside a
+  PyTorch Lightning checkpoint or a training-loop dict, with ``module.`` / ``model.`` / ``net.``
+  prefixes (see :mod:`immunodig.tissue.layouts`); ``metadata.layout`` names the layout when the
+  keys are ambiguous, Lightning ``hyper_parameters`` fill in what the side file does not say;
+- TorchScript files (``torch.jit.save``), metadata also read from the extra file
+  ``immunodig.json`` inside the archive;
+- ONNX files (``.onnx``, run with onnxruntime on the CPU), metadata also read from the model's
+  ``immunodig.json`` metadata property.
 
 Class names are the model's own output order; they are mapped to the Kather-9 vocabulary
 (``KATHER_CLASSES``) through :data:`CLASS_SYNONYMS`, so "tumor", "Stroma" or "lymphocytes" work.
@@ -34,12 +42,21 @@ from typing import Any
 
 import numpy as np
 
-from immunodig.errors import ModelFileError, UnknownClassError
+from immunodig.errors import ModelFileError, ModelMetadataError, UnknownClassError
 from immunodig.vocab import KATHER_CLASSES
 
 CHECKPOINT_FORMAT = "immunodig.tissue-classifier"
 CHECKPOINT_VERSION = 1
 TORCHSCRIPT_METADATA_NAME = "immunodig.json"
+#: Name of the metadata entry embedded in TorchScript (extra file) and ONNX (metadata property).
+EMBEDDED_METADATA_NAME = TORCHSCRIPT_METADATA_NAME
+#: Lightning hyper-parameter names read as metadata fields (besides the field names themselves).
+HYPER_PARAMETER_ALIASES: dict[str, str] = {
+    "arch": "architecture", "backbone": "architecture", "model_name": "architecture",
+    "classes": "class_names", "labels": "class_names", "mpp": "input_mpp",
+    "tile_size": "tile_size_px", "patch_size": "tile_size_px", "img_size": "tile_size_px",
+    "image_size": "tile_size_px",
+}
 
 #: Accepted spellings (lower case, non-letters removed) of each Kather-9 class.
 CLASS_SYNONYMS: dict[str, str] = {
@@ -83,6 +100,10 @@ class ModelMetadata:
         Licence of the training data (and of the weights).
     extra : dict
         Architecture-specific settings (e.g. ``feature_version``, ``width``).
+    layout : str or None
+        How a state dict is laid out (``torchvision``, ``timm``, ``tiatoolbox``, ``immunodig``;
+        see :mod:`immunodig.tissue.layouts`) or the file format (``torchscript``, ``onnx``);
+        ``None`` detects it from the keys.
     """
 
     architecture: str
@@ -96,6 +117,7 @@ class ModelMetadata:
     metrics: dict[str, Any] = field(default_factory=dict)
     licence: str = "unknown"
     extra: dict[str, Any] = field(default_factory=dict)
+    layout: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str) -> "ModelMetadata":
@@ -103,16 +125,24 @@ class ModelMetadata:
         known = {f.name for f in fields(cls)}
         missing = [k for k in ("architecture", "class_names") if k not in data]
         if missing:
-            raise ModelFileError(
+            raise ModelMetadataError(
                 f"{source}: metadata lacks {missing}; a model file must state at least its "
-                "architecture and class_names (see docs/tissue.md)")
+                "architecture and class_names (python cli.py describe-model writes them; "
+                "docs/tissue.md)")
         meta = cls(**{k: v for k, v in data.items() if k in known})
+        meta.class_names = [str(c) for c in meta.class_names]
+        meta.mean, meta.std = [float(v) for v in meta.mean], [float(v) for v in meta.std]
         if meta.output not in ("logits", "probabilities"):
-            raise ModelFileError(f"{source}: metadata output={meta.output!r}; use 'logits' or 'probabilities'")
+            raise ModelMetadataError(f"{source}: metadata output={meta.output!r}; use 'logits' or 'probabilities'")
         if not (0.05 <= float(meta.input_mpp) <= 20):
-            raise ModelFileError(f"{source}: metadata input_mpp={meta.input_mpp} outside 0.05-20 µm/px")
+            raise ModelMetadataError(f"{source}: metadata input_mpp={meta.input_mpp} outside 0.05-20 µm/px")
         if len(meta.mean) != 3 or len(meta.std) != 3 or min(meta.std) <= 0:
-            raise ModelFileError(f"{source}: metadata mean/std must be 3 values each, std > 0")
+            raise ModelMetadataError(f"{source}: metadata mean/std must be 3 values each, std > 0")
+        from immunodig.tissue.layouts import LAYOUTS
+
+        if meta.layout is not None and meta.layout not in LAYOUTS:
+            raise ModelMetadataError(f"{source}: metadata layout={meta.layout!r}; use one of "
+                                     f"{', '.join(LAYOUTS)} or leave it out to detect it")
         return meta
 
     def to_dict(self) -> dict[str, Any]:
@@ -147,12 +177,24 @@ def kather_index_map(class_names: list[str] | tuple[str, ...], source: str) -> n
 
 @dataclass
 class LoadedModelFile:
-    """Raw content of a model file: metadata plus a state dict or a TorchScript module."""
+    """Raw content of a model file: metadata plus a state dict, a TorchScript module or an
+    onnxruntime session.
+
+    Attributes
+    ----------
+    container : str
+        What held the weights (``immunodig checkpoint``, ``lightning``, ``state dict``, ...).
+    dropped_keys : list of str
+        State-dict keys outside the network (e.g. a Lightning module's loss weights).
+    """
 
     metadata: ModelMetadata
     state_dict: dict[str, Any] | None
     scripted: Any | None
     path: Path
+    onnx_session: Any | None = None
+    container: str = "immunodig checkpoint"
+    dropped_keys: list[str] = field(default_factory=list)
 
 
 def save_checkpoint(path: str | Path, metadata: ModelMetadata, state_dict: dict[str, Any]) -> Path:
@@ -210,72 +252,174 @@ def _is_torchscript(path: Path) -> bool:
         return any("/code/" in n or n.startswith("code/") for n in zf.namelist())
 
 
-def _sidecar_metadata(path: Path) -> dict[str, Any] | None:
+def sidecar_path(path: str | Path) -> Path | None:
+    """The side-car JSON of a model file (``<file>.json``, else ``<stem>.json``) if one exists."""
+    path = Path(path)
     for cand in (path.with_name(path.name + ".json"), path.with_suffix(".json")):
         if cand.exists() and cand != path:
-            try:
-                return json.loads(cand.read_text())
-            except json.JSONDecodeError as exc:
-                raise ModelFileError(f"{cand}: side-car metadata is not valid JSON ({exc})") from exc
+            return cand
     return None
 
 
-def load_model_file(path: str | Path) -> LoadedModelFile:
+def model_content_sha256(path: str | Path) -> str:
+    """Content hash of a model file and its side-car JSON (the model file's own SHA-256 when
+    it has none), so editing the side file changes the run key."""
+    import hashlib
+
+    from immunodig.provenance import file_sha256
+
+    digest = file_sha256(path)
+    side = sidecar_path(path)
+    if side is None:
+        return digest
+    return hashlib.sha256((digest + file_sha256(side)).encode()).hexdigest()
+
+
+def _sidecar_metadata(path: Path) -> dict[str, Any] | None:
+    cand = sidecar_path(path)
+    if cand is None:
+        return None
+    try:
+        raw = json.loads(cand.read_text())
+    except json.JSONDecodeError as exc:
+        raise ModelMetadataError(f"{cand}: side-car metadata is not valid JSON ({exc})") from exc
+    if not isinstance(raw, dict):
+        raise ModelMetadataError(f"{cand}: side-car metadata must be a JSON object")
+    return raw
+
+
+def metadata_from_hyper_parameters(hp: dict[str, Any]) -> dict[str, Any]:
+    """Metadata fields found among Lightning hyper-parameters (names or
+    :data:`HYPER_PARAMETER_ALIASES`); values of the wrong type are ignored."""
+    known = {f.name for f in fields(ModelMetadata)}
+    out: dict[str, Any] = {}
+    for key, value in hp.items():
+        name = key if key in known else HYPER_PARAMETER_ALIASES.get(key)
+        if name is None or name in out:
+            continue
+        if name == "architecture" and isinstance(value, str):
+            out[name] = value
+        elif name == "class_names" and isinstance(value, (list, tuple)) and value:
+            out[name] = [str(v) for v in value]
+        elif name in ("input_mpp",) and isinstance(value, (int, float)):
+            out[name] = float(value)
+        elif name == "tile_size_px" and isinstance(value, int):
+            out[name] = value
+        elif name in ("mean", "std") and isinstance(value, (list, tuple)) and len(value) == 3:
+            out[name] = [float(v) for v in value]
+        elif name in ("output", "licence", "layout") and isinstance(value, str):
+            out[name] = value
+    return out
+
+
+def _needs_metadata(src: str, path: Path, what: str) -> ModelMetadataError:
+    return ModelMetadataError(
+        f"{src}: {what} without metadata; add {path.name}.json beside it with architecture, "
+        "class_names, input_mpp, tile_size_px, mean, std, or write it with "
+        f"'python cli.py describe-model {path.name} --architecture ... --classes ...' (docs/tissue.md)")
+
+
+def _load_torchscript(path: Path, overrides: dict[str, Any]) -> LoadedModelFile:
+    import torch
+
+    src = str(path)
+    extra = {EMBEDDED_METADATA_NAME: ""}
+    try:
+        with warnings.catch_warnings():  # torch >= 2.9 flags TorchScript as deprecated
+            warnings.simplefilter("ignore", FutureWarning)
+            module = torch.jit.load(src, map_location="cpu", _extra_files=extra)
+    except Exception as exc:  # torch raises RuntimeError subclasses of many kinds
+        raise ModelFileError(f"{src}: TorchScript file could not be loaded ({exc})") from exc
+    embedded = json.loads(extra[EMBEDDED_METADATA_NAME]) if extra[EMBEDDED_METADATA_NAME] else {}
+    raw = {**embedded, **(_sidecar_metadata(path) or {}), **overrides}
+    if not raw:
+        raise _needs_metadata(src, path, "TorchScript model")
+    meta = ModelMetadata.from_dict({**raw, "architecture": "torchscript", "layout": "torchscript"}, src)
+    return LoadedModelFile(meta, None, module.eval(), path, container="torchscript")
+
+
+def _load_onnx(path: Path, overrides: dict[str, Any]) -> LoadedModelFile:
+    src = str(path)
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise ModelFileError(f"{src}: ONNX models need onnxruntime (pip install onnxruntime)") from exc
+    try:
+        session = ort.InferenceSession(src, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise ModelFileError(f"{src}: ONNX file could not be loaded ({exc})") from exc
+    embedded = session.get_modelmeta().custom_metadata_map.get(EMBEDDED_METADATA_NAME)
+    raw = {**(json.loads(embedded) if embedded else {}), **(_sidecar_metadata(path) or {}), **overrides}
+    if not raw:
+        raise _needs_metadata(src, path, "ONNX model")
+    meta = ModelMetadata.from_dict({**raw, "architecture": "onnx", "layout": "onnx"}, src)
+    return LoadedModelFile(meta, None, None, path, onnx_session=session, container="onnx")
+
+
+def load_model_file(path: str | Path, overrides: dict[str, Any] | None = None) -> LoadedModelFile:
     """Read a model file of any accepted kind (see module docstring).
+
+    Parameters
+    ----------
+    path : str or Path
+        The model file.
+    overrides : dict, optional
+        Metadata fields that take precedence over the side file and the file's own metadata
+        (used by ``describe-model``).
 
     Raises
     ------
     ModelFileError
-        File missing, unreadable, or without usable metadata.
+        File missing, unreadable, or without usable metadata (:class:`ModelMetadataError`).
     UnknownClassError
         A class name outside the Kather-9 vocabulary.
     """
-    import torch
-
     path = Path(path)
     src = str(path)
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     if not path.is_file():
         raise ModelFileError(f"{src}: model file not found; pass an existing file or omit --model "
                              "to use the shipped default")
-    if _is_torchscript(path):
-        extra = {TORCHSCRIPT_METADATA_NAME: ""}
-        try:
-            with warnings.catch_warnings():  # torch >= 2.9 flags TorchScript as deprecated
-                warnings.simplefilter("ignore", FutureWarning)
-                module = torch.jit.load(src, map_location="cpu", _extra_files=extra)
-        except Exception as exc:  # torch raises RuntimeError subclasses of many kinds
-            raise ModelFileError(f"{src}: TorchScript file could not be loaded ({exc})") from exc
-        raw = json.loads(extra[TORCHSCRIPT_METADATA_NAME]) if extra[TORCHSCRIPT_METADATA_NAME] else None
-        raw = raw or _sidecar_metadata(path)
-        if raw is None:
-            raise ModelFileError(
-                f"{src}: TorchScript model without metadata; add {path.name}.json beside it with "
-                "architecture, class_names, input_mpp, tile_size_px, mean, std (docs/tissue.md)")
-        meta = ModelMetadata.from_dict({**raw, "architecture": "torchscript"}, src)
-        kather_index_map(meta.class_names, src)
-        return LoadedModelFile(meta, None, module.eval(), path)
+    side = _sidecar_metadata(path) or {}
+    if path.suffix.lower() == ".onnx" or {**side, **overrides}.get("layout") == "onnx":
+        loaded = _load_onnx(path, overrides)
+    elif _is_torchscript(path):
+        loaded = _load_torchscript(path, overrides)
+    else:
+        loaded = _load_state_dict_file(path, side, overrides)
+    kather_index_map(loaded.metadata.class_names, src)
+    return loaded
+
+
+def _load_state_dict_file(path: Path, side: dict[str, Any], overrides: dict[str, Any]) -> LoadedModelFile:
+    import torch
+
+    from immunodig.tissue.layouts import strip_wrapper_prefixes, unwrap_state_dict
+
+    src = str(path)
     try:
         payload = torch.load(src, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise ModelFileError(
-            f"{src}: not a readable model file ({type(exc).__name__}: {exc}); expected an immunodig "
-            "checkpoint, a TorchScript file or a state dict with side-car JSON") from exc
+            f"{src}: not a readable model file ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
+            "expected an immunodig checkpoint, a state dict (bare, Lightning or training-loop dict) "
+            "readable with torch.load(weights_only=True), a TorchScript or an ONNX file; a file "
+            "that pickles Python objects must be re-saved as model.state_dict()") from exc
     if isinstance(payload, dict) and payload.get("format") == CHECKPOINT_FORMAT:
         if int(payload.get("version", 0)) > CHECKPOINT_VERSION:
             raise ModelFileError(f"{src}: checkpoint version {payload['version']} is newer than this "
                                  f"immunodig understands ({CHECKPOINT_VERSION}); upgrade immunodig")
-        meta = ModelMetadata.from_dict(payload["metadata"], src)
-        state = payload["state_dict"]
-    elif isinstance(payload, dict) and all(isinstance(v, torch.Tensor) for v in payload.values()):
-        raw = _sidecar_metadata(path)
-        if raw is None:
-            raise ModelFileError(
-                f"{src}: a bare state dict without metadata; add {path.name}.json beside it with "
-                "architecture, class_names, input_mpp, tile_size_px, mean, std (docs/tissue.md)")
-        meta = ModelMetadata.from_dict(raw, src)
-        state = payload
-    else:
-        raise ModelFileError(f"{src}: unrecognised content (no 'format': '{CHECKPOINT_FORMAT}' key)")
-    kather_index_map(meta.class_names, src)
-    state = {re.sub(r"^(module\.|model\.)", "", k): v for k, v in state.items()}
-    return LoadedModelFile(meta, state, None, path)
+        meta = ModelMetadata.from_dict({**payload["metadata"], **overrides}, src)
+        state, dropped = strip_wrapper_prefixes(dict(payload["state_dict"]))
+        return LoadedModelFile(meta, state, None, path, dropped_keys=dropped)
+    unwrapped = unwrap_state_dict(payload)
+    if unwrapped is None:
+        raise ModelFileError(f"{src}: unrecognised content (no 'format': '{CHECKPOINT_FORMAT}' key, "
+                             "no state dict of tensors, not TorchScript)")
+    raw = {**metadata_from_hyper_parameters(unwrapped.hyper_parameters), **side, **overrides}
+    if not raw:
+        what = "a Lightning checkpoint" if unwrapped.container == "lightning" else "a state dict"
+        raise _needs_metadata(src, path, what)
+    meta = ModelMetadata.from_dict(raw, src)
+    state, dropped = strip_wrapper_prefixes(unwrapped.state_dict)
+    return LoadedModelFile(meta, state, None, path, container=unwrapped.container, dropped_keys=dropped)

@@ -25,8 +25,8 @@ from typing import Callable
 import numpy as np
 
 from immunodig.errors import ModelFileError, TileSizeError
-from immunodig.provenance import file_sha256
-from immunodig.tissue.checkpoint import LoadedModelFile, ModelMetadata, kather_index_map, load_model_file
+from immunodig.tissue.checkpoint import (LoadedModelFile, ModelMetadata, kather_index_map, load_model_file,
+                                         model_content_sha256)
 from immunodig.vocab import KATHER_CLASSES
 
 #: File name of the shipped default model inside ``immunodig/assets/tissue/``.
@@ -55,7 +55,7 @@ class TileClassifier(ABC):
     tile_size_px : int
         Tile edge in pixels.
     file_sha256 : str
-        Content hash of the model file (enters the run key).
+        Content hash of the model file and its side-car JSON (enters the run key).
     """
 
     def __init__(self, loaded: LoadedModelFile) -> None:
@@ -65,7 +65,7 @@ class TileClassifier(ABC):
         self.model_class_names = tuple(loaded.metadata.class_names)
         self.input_mpp = float(loaded.metadata.input_mpp)
         self.tile_size_px = int(loaded.metadata.tile_size_px)
-        self.file_sha256 = file_sha256(loaded.path)
+        self.file_sha256 = model_content_sha256(loaded.path)
         self._to_kather = kather_index_map(self.model_class_names, str(loaded.path))
         self.device = "cpu"
 
@@ -102,6 +102,10 @@ class TileClassifier(ABC):
         return self._to_kather_columns(np.asarray(self._predict_model_outputs(batch), dtype=np.float32))
 
     def _to_kather_columns(self, p: np.ndarray) -> np.ndarray:
+        if p.ndim != 2 or p.shape[1] != len(self._to_kather):
+            raise ModelFileError(
+                f"{self.path}: the model gives outputs of shape {tuple(p.shape)} but its metadata "
+                f"names {len(self._to_kather)} classes; give one class name per output")
         out = np.zeros((p.shape[0], len(KATHER_CLASSES)), dtype=np.float32)
         np.add.at(out, (slice(None), self._to_kather), p)
         return out
@@ -133,8 +137,8 @@ class TileClassifier(ABC):
 
 
 class TorchTileClassifier(TileClassifier):
-    """A CNN (checkpoint state dict or TorchScript); channels-last, ``inference_mode``,
-    autocast to bf16 on CUDA."""
+    """A CNN (state dict of any layout in :mod:`immunodig.tissue.layouts`, or TorchScript);
+    channels-last, ``inference_mode``, autocast to bf16 on CUDA."""
 
     def __init__(self, loaded: LoadedModelFile) -> None:
         import torch
@@ -144,15 +148,12 @@ class TorchTileClassifier(TileClassifier):
         if loaded.scripted is not None:
             self.model = loaded.scripted
         else:
-            from immunodig.tissue.networks import build_network
+            from immunodig.tissue.layouts import reconstruct
 
-            self.model = build_network(meta.architecture, len(meta.class_names), meta.extra, str(self.path))
-            try:
-                self.model.load_state_dict(loaded.state_dict)
-            except RuntimeError as exc:
-                raise ModelFileError(
-                    f"{self.path}: weights do not fit architecture {meta.architecture!r} with "
-                    f"{len(meta.class_names)} classes ({str(exc).splitlines()[0]})") from exc
+            rebuilt = reconstruct(meta.architecture, len(meta.class_names), loaded.state_dict or {},
+                                  meta.layout, meta.extra, str(self.path))
+            self.model = rebuilt.network
+            meta.layout, meta.output = rebuilt.layout, rebuilt.output
         self.model.eval()
         self._mean = torch.tensor(meta.mean, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
         self._std = torch.tensor(meta.std, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
@@ -194,6 +195,14 @@ class TorchTileClassifier(TileClassifier):
         import torch
 
         return self.forward_uint8(torch.from_numpy(np.ascontiguousarray(batch))).cpu().numpy()
+
+    def raw_outputs(self, tiles: np.ndarray) -> np.ndarray:
+        """The network's own outputs (before any softmax added here) for uint8 tiles, on the CPU."""
+        import torch
+
+        x = torch.from_numpy(np.ascontiguousarray(tiles, dtype=np.uint8)).permute(0, 3, 1, 2).float()
+        with torch.inference_mode():
+            return self.model((x - self._mean.cpu()) / self._std.cpu()).float().numpy()
 
 
 class FeatureTileClassifier(TileClassifier):
@@ -251,6 +260,55 @@ class FeatureTileClassifier(TileClassifier):
         return self.booster.predict(xgb.DMatrix(z.astype(np.float32)))
 
 
+class OnnxTileClassifier(TileClassifier):
+    """An ONNX model run by onnxruntime on the CPU (whatever device is asked for).
+
+    The model takes a float32 NCHW batch normalised with the metadata's mean/std and returns
+    logits (or probabilities with ``output = "probabilities"``). A fixed batch dimension is
+    honoured by running that many tiles per call.
+    """
+
+    def __init__(self, loaded: LoadedModelFile) -> None:
+        super().__init__(loaded)
+        self.session = loaded.onnx_session
+        inp = self.session.get_inputs()[0]
+        self.input_name = inp.name
+        self.input_shape = tuple(inp.shape)
+        dims = [d for d in self.input_shape[2:] if isinstance(d, int)]
+        if dims and any(d != self.tile_size_px for d in dims):
+            raise ModelFileError(
+                f"{self.path}: the ONNX input is {self.input_shape} but the metadata says "
+                f"tile_size_px={self.tile_size_px}; set tile_size_px to the model's input size")
+        meta = loaded.metadata
+        self._mean = np.asarray(meta.mean, dtype=np.float32).reshape(1, 3, 1, 1) * np.float32(255)
+        self._std = np.asarray(meta.std, dtype=np.float32).reshape(1, 3, 1, 1) * np.float32(255)
+
+    def to(self, device: str) -> "OnnxTileClassifier":
+        """ONNX models always run on the CPU; returns ``self``."""
+        self.device = "cpu"
+        return self
+
+    @property
+    def prepare_fn(self) -> Callable[[np.ndarray], np.ndarray]:
+        return _as_uint8
+
+    def raw_outputs(self, tiles: np.ndarray) -> np.ndarray:
+        """The ONNX graph's own outputs (before any softmax added here) for uint8 tiles."""
+        x = (np.asarray(tiles, dtype=np.float32).transpose(0, 3, 1, 2) - self._mean) / self._std
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        step = self.input_shape[0] if isinstance(self.input_shape[0], int) else len(x)
+        return np.concatenate([self.session.run(None, {self.input_name: x[i:i + step]})[0]
+                               for i in range(0, len(x), max(step, 1))]).astype(np.float32)
+
+    def _predict_model_outputs(self, batch: np.ndarray) -> np.ndarray:
+        out = self.raw_outputs(batch)
+        if self.metadata.output == "probabilities":
+            return out
+        out -= out.max(axis=1, keepdims=True)
+        np.exp(out, out=out)
+        return out / out.sum(axis=1, keepdims=True)
+
+
 def _as_uint8(tile: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(tile, dtype=np.uint8)
 
@@ -259,6 +317,8 @@ def classifier_from_loaded(loaded: LoadedModelFile) -> TileClassifier:
     """Pick the implementation for a loaded model file."""
     if loaded.metadata.architecture.startswith("features-"):
         return FeatureTileClassifier(loaded)
+    if loaded.onnx_session is not None:
+        return OnnxTileClassifier(loaded)
     return TorchTileClassifier(loaded)
 
 
@@ -268,7 +328,8 @@ def load_tissue_classifier(path: str | Path | None = None, device: str = "cpu") 
     Parameters
     ----------
     path : str or Path, optional
-        immunodig checkpoint, TorchScript file, or state dict with side-car JSON.
+        immunodig checkpoint, or a foreign file with side-car JSON: a state dict of a TIAToolbox,
+        torchvision, timm or Lightning model, a TorchScript or an ONNX file (docs/tissue.md).
     device : str
         ``cpu`` or ``cuda[:i]`` (CNNs only; feature models always run on the CPU).
 
