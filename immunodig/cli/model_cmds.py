@@ -46,6 +46,18 @@ def _print_summary(summary: dict) -> None:
                f"outer, {s['inner_splits']}-fold inner, seed {s['seed']}")
 
 
+def _split(value: Optional[str]) -> Optional[list[str]]:
+    return [c.strip() for c in value.split(",") if c.strip()] if value else None
+
+
+def _write_json(data: dict, path: Path) -> None:
+    from immunodig.evaluation.results import json_safe
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(json_safe(data), indent=2, default=str, allow_nan=False))
+    typer.echo(f"  summary written to {path}")
+
+
 def register(app: typer.Typer) -> None:
     """Add the modelling commands to ``app``."""
 
@@ -84,41 +96,78 @@ def register(app: typer.Typer) -> None:
         if table is not None:
             if id_col is None or (label is None) == (time is None or event is None):
                 raise ConfigError("--table needs --id and either --label or --time and --event")
-            cols = [c.strip() for c in covariates.split(",")] if covariates else None
             summary, _ = evaluate_table(read_table(table), id_col,
                                         Outcome(label=label, time=time, event=event), model,
-                                        cols, source=str(table), **cv)
+                                        _split(covariates), source=str(table), **cv)
         else:
             if outcome is None:
                 raise ConfigError("--store needs --outcome resistance|pfs")
             summary = evaluate_store(store, outcome, _features(features), model, **cv)
         _print_summary(summary)
         if json_out is not None:
-            json_out.parent.mkdir(parents=True, exist_ok=True)
-            from immunodig.evaluation.results import json_safe
-
-            json_out.write_text(json.dumps(json_safe(summary), indent=2, default=str,
-                                           allow_nan=False))
-            typer.echo(f"  summary written to {json_out}")
+            _write_json(summary, json_out)
 
     @app.command("fit")
     def fit(
-        store: Path = typer.Option(..., "--store", help="DuckDB store"),
-        outcome: str = typer.Option(..., "--outcome", help="resistance | pfs"),
-        features: str = typer.Option("combined", "--features", help="feature set(s)"),
         model: str = typer.Option(..., "--model", help=MODEL_HELP),
+        store: Optional[Path] = typer.Option(None, "--store", help="DuckDB store"),
+        outcome: Optional[str] = typer.Option(None, "--outcome", help="resistance | pfs (--store)"),
+        features: str = typer.Option("combined", "--features", help="feature set(s) (--store)"),
+        table: Optional[Path] = typer.Option(None, "--table", help="CSV or Parquet table"),
+        id_col: Optional[str] = typer.Option(None, "--id", help="patient id column (--table)"),
+        label: Optional[str] = typer.Option(None, "--label", help="binary 0/1 outcome column"),
+        time: Optional[str] = typer.Option(None, "--time", help="follow-up time column"),
+        event: Optional[str] = typer.Option(None, "--event", help="event 0/1 column"),
+        covariates: Optional[str] = typer.Option(
+            None, "--covariates", help="comma-separated covariates (default: all other columns)"),
+        reference: Optional[list[str]] = typer.Option(
+            None, "--reference", help="COLUMN=LEVEL reference level of a categorical covariate "
+                                      "(repeatable; default: alphabetically first level)"),
+        categorical: Optional[str] = typer.Option(
+            None, "--categorical", help="comma-separated numeric columns to treat as categories"),
+        per_sd: bool = typer.Option(False, "--per-sd", help="hazard ratios per SD, not per unit"),
         out: Optional[Path] = typer.Option(None, "--out", help="model file (.joblib)"),
+        json_out: Optional[Path] = typer.Option(None, "--json", help="write the fit summary here"),
         seed: int = typer.Option(0, "--seed"),
     ) -> None:
         """Fit a model on all patients and save it with its metadata (no validation: see
-        ``evaluate`` for the performance of this procedure)."""
-        from immunodig.evaluation.workflow import fit_store
+        ``evaluate`` for the performance of this procedure). With ``--model cox`` the summary
+        holds hazard ratios and the proportional-hazards test of an unpenalised inference fit."""
+        from immunodig.evaluation.tabular import Outcome, read_table
+        from immunodig.evaluation.workflow import fit_store, fit_table
 
-        out = out or Path(f"{model}_{outcome}_{features.replace(',', '+')}.joblib")
-        meta = fit_store(store, outcome, _features(features), model, out, seed=seed)
-        typer.echo(f"fitted {model} for {outcome} on {meta['n_patients']} patients "
+        if (table is None) == (store is None):
+            raise ConfigError("give exactly one of --table or --store")
+        if table is not None:
+            if id_col is None or (label is None) == (time is None or event is None):
+                raise ConfigError("--table needs --id and either --label or --time and --event")
+            refs = {}
+            for item in reference or []:
+                col, sep, level = item.partition("=")
+                if not sep or not col or not level:
+                    raise ConfigError(f"--reference expects COLUMN=LEVEL, got {item!r}")
+                refs[col.strip()] = level.strip()
+            out = out or Path(f"{model}_{table.stem}.joblib")
+            meta = fit_table(read_table(table), id_col, Outcome(label=label, time=time,
+                                                                event=event),
+                             model, out, _split(covariates), seed=seed, reference=refs,
+                             categorical=_split(categorical), per_sd=per_sd, source=str(table))
+            what = table.name
+        else:
+            if outcome is None:
+                raise ConfigError("--store needs --outcome resistance|pfs")
+            out = out or Path(f"{model}_{outcome}_{features.replace(',', '+')}.joblib")
+            meta = fit_store(store, outcome, _features(features), model, out, seed=seed)
+            what = outcome
+        typer.echo(f"fitted {model} for {what} on {meta['n_patients']} patients "
                    f"({len(meta['features'])} features) -> {meta['model_file']}")
         typer.echo(f"  hyper-parameters (grouped CV): {meta['params']}")
+        for row in meta.get("hazard_ratios", []):
+            level = f"{row['level']} vs {row['reference']}" if row["level"] else row["unit"]
+            typer.echo(f"  HR {row['term']} ({level}): {row['hr']:.3g} "
+                       f"({row['ci_low']:.3g}-{row['ci_high']:.3g}), p = {row['p']:.2g}")
+        if json_out is not None:
+            _write_json(meta, json_out)
 
     @app.command("predict")
     def predict(

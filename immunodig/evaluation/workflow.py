@@ -87,6 +87,53 @@ def fit_store(store_path, outcome: str, features, model: str, out: str | Path, *
     return meta
 
 
+def patient_events(y, ids) -> int:
+    """Number of patients with an event (or a positive label); rows of one patient count once."""
+    y = np.asarray(y)
+    flag = (y["event"] if y.dtype.names else y).astype(bool)
+    return int(pd.Series(flag).groupby(np.asarray(ids).astype(str)).max().sum())
+
+
+def fit_table(df: pd.DataFrame, id_col: str, outcome: Outcome, model: str, out: str | Path,
+              covariates: list[str] | None = None, *, seed: int = 0,
+              reference: dict | None = None, categorical: list[str] | None = None,
+              per_sd: bool = False, source: str = "table") -> dict:
+    """Fit a model on every patient of a table, save it, and return its metadata.
+
+    For ``cox`` the metadata also hold the unpenalised inference fit
+    (:func:`immunodig.evaluation.inference.cox_inference`): ``hazard_ratios``, ``ph_test`` and
+    ``inference`` (sample used, method). The saved model is the penalised prediction pipeline.
+    """
+    spec = get_model(model)
+    if (spec.task == "classification") != (outcome.label is not None):
+        raise ConfigError(f"model {model!r} is a {spec.task} model: give "
+                          + ("--label" if spec.task == "classification"
+                             else "--time and --event"))
+    X, y, ids, notes = prepare_table(df, id_col, outcome, covariates, source)
+    pipe, params = fit_final_model(X, y, ids, model, seed=seed)
+    meta = {"model": model, "task": spec.task, "source": source, "id_column": id_col,
+            "outcome_columns": {"label": outcome.label, "time": outcome.time,
+                                "event": outcome.event},
+            "features": [str(c) for c in X.columns],
+            "params": {k: (v.item() if isinstance(v, np.generic) else v)
+                       for k, v in params.items()},
+            "n_patients": int(len(np.unique(ids))), "n_rows": int(len(ids)),
+            "n_events": patient_events(y, ids), "seed": seed, **notes}
+    if model == "cox":
+        from immunodig.evaluation.inference import cox_inference
+
+        inf = cox_inference(X, y, ids, reference=reference, categorical=categorical,
+                            per_sd=per_sd, source=source)
+        meta["hazard_ratios"] = inf.pop("hazard_ratios")
+        meta["ph_test"] = inf.pop("ph_test")
+        meta["inference"] = {**inf, "note": (
+            "hazard_ratios and ph_test come from this unpenalised fit; the saved prediction "
+            "model is penalised (per-SD, shrunk): its coefficients are not inference")}
+    path = save_model(pipe, out, meta)
+    meta["model_file"] = str(path)
+    return meta
+
+
 def predict(model_file, *, store_path=None, table=None, id_col: str = "patient_id"
             ) -> pd.DataFrame:
     """Apply a saved model to the store's patients or a table.
