@@ -55,16 +55,18 @@ def compare_feature_sets(X, y, ids, feature_sets: dict[str, list[str]], model: s
             "row": None, "column": None, "check": f"reference set {reference!r} not given"}])
     results = {name: nested_cross_validate(X[cols], y, ids, model, seed=seed, **cv_kwargs)
                for name, cols in feature_sets.items()}
+    scored = {name: r.patient_level() for name, r in results.items()}  # one patient, one vote
     keys = {r.splits_key for r in results.values()}
     assert len(keys) == 1, "feature sets were evaluated on different splits"
-    ref = results[reference]
+    ref = scored[reference]
+    ids = ref.ids
     metric = M.roc_auc if ref.task == "classification" else M.harrell_c
     name = "auc" if ref.task == "classification" else "c_index"
     y = ref.y
     out = {"validation": VALIDATION, "model": model, "metric": name, "reference": reference,
            "splits_key": keys.pop(), "n": int(len(np.unique(ref.ids))), "sets": {},
            "differences": {}}
-    for set_name, res in results.items():
+    for set_name, res in scored.items():
         b = bootstrap_metric(metric, y, res.oof, ids, n_boot=n_boot, seed=seed)
         c = corrected_cv_interval(metric, y, res.oof, res.fold_of, res.ids)
         out["sets"][set_name] = {name: b["estimate"], f"{name}_ci": c["ci"],

@@ -13,10 +13,11 @@ same source population, not transportability to another hospital.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import ParameterGrid
 
@@ -64,8 +65,32 @@ class CVResult:
     oof_surv: np.ndarray | None = None
     notes: dict = field(default_factory=dict)
 
+    def patient_level(self) -> "CVResult":
+        """The same result with one row per patient (itself when ids are already unique).
+
+        A patient's out-of-fold prediction, survival curve and training-fold cut are the
+        **mean over its rows** (all its rows are tested in the same fold, so the fold and cut
+        are shared); its outcome is the same on every row (checked by
+        :func:`nested_cross_validate`). Every metric of :meth:`summary` is computed on this
+        view, so a patient with several slides counts once.
+        """
+        uniq, first, inverse = np.unique(self.ids, return_index=True, return_inverse=True)
+        if len(uniq) == len(self.ids):
+            return self
+        A = np.zeros((len(uniq), len(self.ids)))
+        A[inverse, np.arange(len(self.ids))] = 1.0
+        A /= A.sum(axis=1, keepdims=True)
+        surv = (None if self.oof_surv is None
+                else np.einsum("kn,rnt->rkt", A, self.oof_surv))
+        notes = {**self.notes, "n_rows": int(len(self.ids)),
+                 "row_aggregation": "mean of each patient's out-of-fold predictions"}
+        return replace(self, ids=uniq, y=self.y[first], oof=self.oof @ A.T,
+                       train_cut=self.train_cut @ A.T, fold_of=self.fold_of[:, first],
+                       oof_surv=surv, notes=notes)
+
     def summary(self, n_boot: int = 1000, seed: int = 0, horizons=None) -> dict:
-        """Metrics with 95 % CIs, as a JSON-ready dict.
+        """Metrics with 95 % CIs, as a JSON-ready dict, computed per patient
+        (:meth:`patient_level`: several rows of one patient count once).
 
         ``auc`` / ``c_index`` is the metric of the pooled out-of-fold predictions, averaged over
         repeats. ``auc_ci`` / ``c_index_ci`` is the corrected repeated-K-fold interval
@@ -83,6 +108,8 @@ class CVResult:
         horizons : sequence of float, optional
             Times for the time-dependent AUC (default: quartiles of observed event times).
         """
+        if len(np.unique(self.ids)) < len(self.ids):
+            return self.patient_level().summary(n_boot=n_boot, seed=seed, horizons=horizons)
         out: dict[str, Any] = {
             "validation": VALIDATION, "model": self.model, "task": self.task,
             "n": int(len(np.unique(self.ids))), "n_rows": int(len(self.ids)),
@@ -253,6 +280,7 @@ def nested_cross_validate(X, y, ids, model: str = "logistic", *, n_splits: int =
                 "check": f"{int(bad.sum())} label(s) missing or not 0/1: drop unlabelled "
                          "patients first (evaluate_table does and counts them)"}])
         y = y.astype(int)
+    _check_one_outcome_per_patient(y, ids)
     grid = list(ParameterGrid(spec.param_grid if param_grid is None else param_grid))
     if "model__random_state" in build_pipeline(model).get_params():
         grid = [{**g, "model__random_state": seed} for g in grid]
@@ -291,6 +319,19 @@ def nested_cross_validate(X, y, ids, model: str = "logistic", *, n_splits: int =
                     fold_of=fold_of, best_params=best_params, splits_key=splits_key(ids, splits),
                     settings=settings, feature_names=[str(c) for c in X.columns],
                     eval_times=eval_times, oof_surv=oof_surv)
+
+
+def _check_one_outcome_per_patient(y: np.ndarray, ids: np.ndarray) -> None:
+    """Rows of one patient (e.g. slides) must carry the same outcome."""
+    cols = {"time": y["time"], "event": y["event"]} if y.dtype.names else {"label": y}
+    frame = pd.DataFrame({**cols, "id": ids})
+    varies = frame.groupby("id").nunique().gt(1)
+    bad = [c for c in cols if varies[c].any()]
+    if bad:
+        raise ValidationError("nested_cross_validate", [{
+            "row": None, "column": c,
+            "check": f"{int(varies[c].sum())} patient(s) with different outcomes on their rows; "
+                     "a patient has one outcome"} for c in bad])
 
 
 def _survival_curves(pipe, X, times) -> np.ndarray:
