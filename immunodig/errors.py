@@ -84,3 +84,7 @@ class ConfigError(ImmunodigError):
 
 class NotFittedError(ImmunodigError, ValueError):
     """An estimator was used before ``fit``."""
+
+
+class IPCWWeightWarning(UserWarning):
+    """Inverse-probability-of-censoring weights are extreme (censoring survival near zero)."""

@@ -31,6 +31,12 @@ def _print_summary(summary: dict) -> None:
                 f"Uno's C {summary['uno_c']:.3f}")
         if "integrated_brier" in summary:
             line += f", integrated Brier {summary['integrated_brier']:.3f}"
+        cal = summary.get("calibration", {})
+        if "slope" in cal:
+            line += f", calibration slope {cal['slope']:.2f}"
+        if "horizon" in cal:
+            line += (f"; risk by t={cal['horizon']:.3g}: predicted {cal['mean_predicted']:.2f}, "
+                     f"observed {cal['observed_rate']:.2f}")
     typer.echo(f"{summary['model']}: n={summary['n']} patients, {summary['n_events']} events; "
                f"{line}")
     if summary.get("n_dropped_missing_outcome"):
@@ -48,6 +54,13 @@ def _print_summary(summary: dict) -> None:
 
 def _split(value: Optional[str]) -> Optional[list[str]]:
     return [c.strip() for c in value.split(",") if c.strip()] if value else None
+
+
+def _floats(value: Optional[str]) -> Optional[list[float]]:
+    try:
+        return [float(v) for v in _split(value)] if value else None
+    except ValueError as exc:
+        raise ConfigError(f"expected comma-separated numbers, got {value!r}") from exc
 
 
 def _write_json(data: dict, path: Path) -> None:
@@ -84,6 +97,9 @@ def register(app: typer.Typer) -> None:
         n_boot: int = typer.Option(1000, "--n-boot", help="bootstrap replicates for CIs"),
         permutations: int = typer.Option(
             0, "--permutations", help="add a permutation test (reruns the CV N times)"),
+        horizons: Optional[str] = typer.Option(
+            None, "--horizons", help="survival: comma-separated times for time-dependent AUC, "
+                                     "calibration and RMST (default: event-time quartiles)"),
     ) -> None:
         """Nested cross-validation (internal validation) of a model on a table or the store."""
         from immunodig.evaluation.tabular import Outcome, evaluate_table, read_table
@@ -98,7 +114,8 @@ def register(app: typer.Typer) -> None:
                 raise ConfigError("--table needs --id and either --label or --time and --event")
             summary, _ = evaluate_table(read_table(table), id_col,
                                         Outcome(label=label, time=time, event=event), model,
-                                        _split(covariates), source=str(table), **cv)
+                                        _split(covariates), source=str(table),
+                                        horizons=_floats(horizons), **cv)
         else:
             if outcome is None:
                 raise ConfigError("--store needs --outcome resistance|pfs")

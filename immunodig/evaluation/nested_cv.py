@@ -154,10 +154,62 @@ class CVResult:
             ibs = [M.integrated_brier_score(self.y, s, self.eval_times) for s in self.oof_surv]
             out["integrated_brier"] = float(np.mean(ibs))
             out["ibs_times"] = [float(self.eval_times[0]), float(self.eval_times[-1])]
-        from immunodig.evaluation.risk_groups import risk_group_summary
+        from immunodig.evaluation.risk_groups import risk_group_summary, risk_groups
 
         out["risk_groups"] = risk_group_summary(self)
+        out["calibration"] = {"slope": float(np.nanmean(
+            [M.cox_calibration_slope(self.y, p) for p in self.oof]))}
+        out["calibration_method"] = (
+            "slope: Cox regression of the outcome on the out-of-fold risk score, mean over "
+            "repeats (ideal 1 for a log relative hazard); at the horizon: mean predicted risk "
+            "1 - S(h) against observed 1 - Kaplan-Meier(h)")
+        if self.oof_surv is not None:
+            at = self._calibration_at_horizons(horizons)
+            out["calibration_at_horizons"] = at
+            mid = at[len(at) // 2]
+            if mid["curve"] is not None:
+                out["calibration"].update(horizon=mid["horizon"],
+                                          mean_predicted=mid["mean_predicted"],
+                                          observed_rate=mid["observed_rate"])
+                out["calibration_curve"] = mid["curve"]
+        groups = [risk_groups(self, r) for r in range(self.oof.shape[0])]
+        rm = {"horizons": [float(h) for h in horizons], "overall": [], "low_risk": [],
+              "high_risk": [], "difference_low_minus_high": []}
+        for h in horizons:
+            rm["overall"].append(M.rmst(self.y, h))
+            low = np.mean([M.rmst(self.y[~g], h) for g in groups if (~g).any()])
+            high = np.mean([M.rmst(self.y[g], h) for g in groups if g.any()])
+            rm["low_risk"].append(float(low))
+            rm["high_risk"].append(float(high))
+            rm["difference_low_minus_high"].append(float(low - high))
+        rm["method"] = ("Kaplan-Meier area up to each horizon; risk groups as in risk_groups, "
+                        "mean over repeats")
+        out["rmst"] = rm
         return out
+
+    def _calibration_at_horizons(self, horizons) -> list[dict]:
+        """Predicted risk by each horizon (mean over repeats of the out-of-fold S(h), linearly
+        interpolated on ``eval_times``) against 1 - Kaplan-Meier, overall and per quintile."""
+        from immunodig.evaluation.curves import survival_calibration_curve
+
+        grid = self.eval_times
+        rows = []
+        for h in horizons:
+            row = {"horizon": float(h), "mean_predicted": float("nan"),
+                   "observed_rate": float("nan"), "curve": None}
+            if not grid[0] <= h <= grid[-1]:
+                row["note"] = (f"horizon outside the stored survival grid "
+                               f"[{grid[0]:.3g}, {grid[-1]:.3g}]")
+                rows.append(row)
+                continue
+            s_h = np.array([[np.interp(h, grid, s) for s in rep] for rep in self.oof_surv])
+            s_mean = s_h.mean(axis=0)
+            row["mean_predicted"] = float(np.mean(1 - s_mean))
+            row["observed_rate"] = float(1 - M._km(self.y["time"], self.y["event"],
+                                                   np.array([h]))[0])
+            row["curve"] = survival_calibration_curve(self.y, s_mean, h).as_dict()
+            rows.append(row)
+        return rows
 
     def _corrected(self, name: str, metric) -> dict:
         """``<name>_ci``, ``<name>_fold_mean`` and ``<name>_ci_method`` of the corrected
