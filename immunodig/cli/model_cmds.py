@@ -56,6 +56,21 @@ def _split(value: Optional[str]) -> Optional[list[str]]:
     return [c.strip() for c in value.split(",") if c.strip()] if value else None
 
 
+def _print_external(s: dict) -> None:
+    if "auc" in s:
+        lo, hi = s["auc_ci"]
+        line = (f"ROC AUC {s['auc']:.3f} (95% CI {lo:.3f}-{hi:.3f}), Brier {s['brier']:.3f}, "
+                f"calibration slope {s['calibration']['slope']:.2f}, intercept "
+                f"{s['calibration']['intercept']:.2f}")
+    else:
+        lo, hi = s["c_index_ci"]
+        cal = s["calibration"]
+        line = (f"Harrell's C {s['c_index']:.3f} (95% CI {lo:.3f}-{hi:.3f}), calibration slope "
+                f"{cal['slope']:.2f}, observed/expected events {cal['o_e_ratio']:.2f}")
+    typer.echo(f"{s['model']}: n={s['n']} patients, {s['n_events']} events; {line}")
+    typer.echo(f"  validation: {s['validation']}")
+
+
 def _floats(value: Optional[str]) -> Optional[list[float]]:
     try:
         return [float(v) for v in _split(value)] if value else None
@@ -76,7 +91,10 @@ def register(app: typer.Typer) -> None:
 
     @app.command("evaluate")
     def evaluate(
-        model: str = typer.Option(..., "--model", help=MODEL_HELP),
+        model: Optional[str] = typer.Option(None, "--model", help=MODEL_HELP),
+        model_file: Optional[Path] = typer.Option(
+            None, "--model-file", help="external validation: a model written by `fit`, scored "
+                                       "unchanged on --table (a cohort it never saw)"),
         table: Optional[Path] = typer.Option(None, "--table", help="CSV or Parquet table"),
         id_col: Optional[str] = typer.Option(None, "--id", help="patient id column (--table)"),
         label: Optional[str] = typer.Option(None, "--label", help="binary 0/1 outcome column"),
@@ -101,9 +119,32 @@ def register(app: typer.Typer) -> None:
             None, "--horizons", help="survival: comma-separated times for time-dependent AUC, "
                                      "calibration and RMST (default: event-time quartiles)"),
     ) -> None:
-        """Nested cross-validation (internal validation) of a model on a table or the store."""
+        """Nested cross-validation (internal validation) of a model on a table or the store, or
+        with ``--model-file`` external validation of a fitted model on another cohort's table."""
         from immunodig.evaluation.tabular import Outcome, evaluate_table, read_table
         from immunodig.evaluation.workflow import evaluate_store
+
+        if (model is None) == (model_file is None):
+            raise ConfigError("give exactly one of --model (cross-validation) or --model-file "
+                              "(external validation)")
+        if model_file is not None:
+            from immunodig.evaluation.external import external_validation
+            from immunodig.models.persistence import load_model
+
+            if table is None:
+                raise ConfigError("--model-file needs --table (the validation cohort)")
+            pipe, meta = load_model(model_file)
+            cols = meta.get("outcome_columns") or {}
+            target = Outcome(label=label or cols.get("label"), time=time or cols.get("time"),
+                             event=event or cols.get("event"))
+            summary = external_validation(pipe, meta, read_table(table),
+                                          id_col or meta.get("id_column", "patient_id"),
+                                          target, n_boot=n_boot, seed=seed,
+                                          horizons=_floats(horizons), source=str(table))
+            _print_external(summary)
+            if json_out is not None:
+                _write_json(summary, json_out)
+            return
 
         cv = {"n_splits": folds, "n_repeats": repeats, "seed": seed, "n_boot": n_boot,
               "inner_splits": inner_folds, "permutations": permutations}
