@@ -88,3 +88,7 @@ class NotFittedError(ImmunodigError, ValueError):
 
 class IPCWWeightWarning(UserWarning):
     """Inverse-probability-of-censoring weights are extreme (censoring survival near zero)."""
+
+
+class SampleSizeWarning(UserWarning):
+    """Too few patients or events for the number of candidate predictor parameters (Riley)."""

@@ -71,6 +71,16 @@ def _print_external(s: dict) -> None:
     typer.echo(f"  validation: {s['validation']}")
 
 
+def _print_sample_size(plan: dict) -> None:
+    crit = ", ".join(f"{c['criterion']}: {c['required_n']}" for c in plan["criteria"])
+    typer.echo(f"sample size (Riley): {plan['n']} patients, {plan['events']} events, "
+               f"{plan['parameters']} parameters; required n by criterion {crit} "
+               f"(R2_CS {plan['r2_cs']:.3f}, {plan['r2_cs_source']}); about "
+               f"{plan['max_parameters']} parameter(s) supported")
+    if plan.get("warning"):
+        typer.echo(f"  WARNING: {plan['warning']}")
+
+
 def _floats(value: Optional[str]) -> Optional[list[float]]:
     try:
         return [float(v) for v in _split(value)] if value else None
@@ -184,6 +194,9 @@ def register(app: typer.Typer) -> None:
         categorical: Optional[str] = typer.Option(
             None, "--categorical", help="comma-separated numeric columns to treat as categories"),
         per_sd: bool = typer.Option(False, "--per-sd", help="hazard ratios per SD, not per unit"),
+        r2_cs: Optional[float] = typer.Option(
+            None, "--r2", help="anticipated Cox-Snell R2 for the sample-size criteria "
+                               "(default 0.15 x its maximum)"),
         out: Optional[Path] = typer.Option(None, "--out", help="model file (.joblib)"),
         json_out: Optional[Path] = typer.Option(None, "--json", help="write the fit summary here"),
         seed: int = typer.Option(0, "--seed"),
@@ -191,9 +204,13 @@ def register(app: typer.Typer) -> None:
         """Fit a model on all patients and save it with its metadata (no validation: see
         ``evaluate`` for the performance of this procedure). With ``--model cox`` the summary
         holds hazard ratios and the proportional-hazards test of an unpenalised inference fit."""
+        import warnings
+
+        from immunodig.errors import SampleSizeWarning
         from immunodig.evaluation.tabular import Outcome, read_table
         from immunodig.evaluation.workflow import fit_store, fit_table
 
+        warnings.simplefilter("ignore", SampleSizeWarning)  # printed by _print_sample_size
         if (table is None) == (store is None):
             raise ConfigError("give exactly one of --table or --store")
         if table is not None:
@@ -209,13 +226,15 @@ def register(app: typer.Typer) -> None:
             meta = fit_table(read_table(table), id_col, Outcome(label=label, time=time,
                                                                 event=event),
                              model, out, _split(covariates), seed=seed, reference=refs,
-                             categorical=_split(categorical), per_sd=per_sd, source=str(table))
+                             categorical=_split(categorical), per_sd=per_sd, source=str(table),
+                             r2_cs=r2_cs, on_sample_size=_print_sample_size)
             what = table.name
         else:
             if outcome is None:
                 raise ConfigError("--store needs --outcome resistance|pfs")
             out = out or Path(f"{model}_{outcome}_{features.replace(',', '+')}.joblib")
-            meta = fit_store(store, outcome, _features(features), model, out, seed=seed)
+            meta = fit_store(store, outcome, _features(features), model, out, seed=seed,
+                             on_sample_size=_print_sample_size)
             what = outcome
         typer.echo(f"fitted {model} for {what} on {meta['n_patients']} patients "
                    f"({len(meta['features'])} features) -> {meta['model_file']}")

@@ -59,12 +59,14 @@ def evaluate_store(store_path, outcome: str, features, model: str, *, n_splits: 
 
 
 def fit_store(store_path, outcome: str, features, model: str, out: str | Path, *,
-              seed: int = 0, record: bool = True) -> dict:
-    """Fit a model on all patients of the store, save it with metadata, record the fit."""
+              seed: int = 0, record: bool = True, on_sample_size=None) -> dict:
+    """Fit a model on all patients of the store, save it with metadata, record the fit
+    (``sample_size`` and ``on_sample_size`` as in :func:`fit_table`)."""
     _check_task(model, outcome)
     matrix = model_matrix(store_path, features, outcome)
     X, y, ids, notes = prepare_table(matrix.to_pandas(), "patient_id", store_outcome(outcome),
                                      feature_columns(matrix), "model matrix")
+    plan = _sample_size(X, y, ids, model, None, on_sample_size)
     pipe, params = fit_final_model(X, y, ids, model, seed=seed)
     feature_set = features if isinstance(features, str) else ",".join(features)
     data_sha = frame_sha256(matrix)
@@ -74,7 +76,7 @@ def fit_store(store_path, outcome: str, features, model: str, out: str | Path, *
                        for k, v in params.items()},
             "n_patients": int(len(np.unique(ids))),
             "n_events": int((y["event"] if y.dtype.names else y).sum()),
-            "data_sha256": data_sha, "seed": seed, **notes}
+            "data_sha256": data_sha, "seed": seed, "sample_size": plan, **notes}
     path = save_model(pipe, out, meta)
     meta["model_file"] = str(path)
     if record:
@@ -87,6 +89,20 @@ def fit_store(store_path, outcome: str, features, model: str, out: str | Path, *
     return meta
 
 
+def _sample_size(X, y, ids, model: str, r2_cs, on_sample_size) -> dict:
+    import warnings
+
+    from immunodig.errors import SampleSizeWarning
+    from immunodig.evaluation.sample_size import fit_sample_size
+
+    plan = fit_sample_size(X, y, ids, model, r2_cs)
+    if on_sample_size is not None:
+        on_sample_size(plan)
+    if plan.get("warning"):
+        warnings.warn(plan["warning"], SampleSizeWarning, stacklevel=3)
+    return plan
+
+
 def patient_events(y, ids) -> int:
     """Number of patients with an event (or a positive label); rows of one patient count once."""
     y = np.asarray(y)
@@ -97,12 +113,17 @@ def patient_events(y, ids) -> int:
 def fit_table(df: pd.DataFrame, id_col: str, outcome: Outcome, model: str, out: str | Path,
               covariates: list[str] | None = None, *, seed: int = 0,
               reference: dict | None = None, categorical: list[str] | None = None,
-              per_sd: bool = False, source: str = "table") -> dict:
+              per_sd: bool = False, source: str = "table", r2_cs: float | None = None,
+              on_sample_size=None) -> dict:
     """Fit a model on every patient of a table, save it, and return its metadata.
 
     For ``cox`` the metadata also hold the unpenalised inference fit
     (:func:`immunodig.evaluation.inference.cox_inference`): ``hazard_ratios``, ``ph_test`` and
     ``inference`` (sample used, method). The saved model is the penalised prediction pipeline.
+    ``sample_size`` holds Riley's criteria (:func:`immunodig.evaluation.sample_size.
+    fit_sample_size`, anticipated Cox-Snell R² ``r2_cs``); ``on_sample_size(dict)`` is called
+    with them before fitting (the CLI prints them) and a :class:`SampleSizeWarning` is issued
+    when the patients do not meet them.
     """
     spec = get_model(model)
     if (spec.task == "classification") != (outcome.label is not None):
@@ -110,6 +131,7 @@ def fit_table(df: pd.DataFrame, id_col: str, outcome: Outcome, model: str, out: 
                           + ("--label" if spec.task == "classification"
                              else "--time and --event"))
     X, y, ids, notes = prepare_table(df, id_col, outcome, covariates, source)
+    plan = _sample_size(X, y, ids, model, r2_cs, on_sample_size)
     pipe, params = fit_final_model(X, y, ids, model, seed=seed)
     meta = {"model": model, "task": spec.task, "source": source, "id_column": id_col,
             "outcome_columns": {"label": outcome.label, "time": outcome.time,
@@ -118,7 +140,7 @@ def fit_table(df: pd.DataFrame, id_col: str, outcome: Outcome, model: str, out: 
             "params": {k: (v.item() if isinstance(v, np.generic) else v)
                        for k, v in params.items()},
             "n_patients": int(len(np.unique(ids))), "n_rows": int(len(ids)),
-            "n_events": patient_events(y, ids), "seed": seed, **notes}
+            "n_events": patient_events(y, ids), "seed": seed, "sample_size": plan, **notes}
     if model == "cox":
         from immunodig.evaluation.inference import cox_inference
 
