@@ -246,6 +246,64 @@ def register(app: typer.Typer) -> None:
         if json_out is not None:
             _write_json(meta, json_out)
 
+    @app.command("compare")
+    def compare(
+        model: str = typer.Option(..., "--model", help=MODEL_HELP),
+        table: Optional[Path] = typer.Option(None, "--table", help="CSV or Parquet table"),
+        id_col: Optional[str] = typer.Option(None, "--id", help="patient id column (--table)"),
+        label: Optional[str] = typer.Option(None, "--label", help="binary 0/1 outcome column"),
+        time: Optional[str] = typer.Option(None, "--time", help="follow-up time column"),
+        event: Optional[str] = typer.Option(None, "--event", help="event 0/1 column"),
+        sets: Optional[list[str]] = typer.Option(
+            None, "--set", help="NAME=COL1,COL2 (repeatable, --table); a token naming an "
+                                "earlier set stands for its columns"),
+        store: Optional[Path] = typer.Option(None, "--store", help="DuckDB store"),
+        outcome: Optional[str] = typer.Option(None, "--outcome", help="resistance | pfs"),
+        store_sets: str = typer.Option("clinical,morphology,combined", "--sets",
+                                       help="feature sets of the store (--store)"),
+        reference: Optional[str] = typer.Option(
+            None, "--reference", help="set the others are compared with (default: first)"),
+        json_out: Optional[Path] = typer.Option(None, "--json", help="write the result here"),
+        repeats: int = typer.Option(5, "--repeats", help="outer CV repeats"),
+        folds: int = typer.Option(5, "--folds", help="outer CV folds"),
+        inner_folds: int = typer.Option(3, "--inner-folds", help="inner CV folds"),
+        seed: int = typer.Option(0, "--seed"),
+        n_boot: int = typer.Option(1000, "--n-boot", help="bootstrap replicates for CIs"),
+    ) -> None:
+        """Does a feature set add value? Nested CV of each set on identical splits, paired
+        per-fold differences from the reference with the corrected resampled t-test."""
+        from immunodig.evaluation.tabular import Outcome, read_table
+        from immunodig.evaluation.workflow import compare_store, compare_table, parse_feature_sets
+
+        cv = {"n_splits": folds, "n_repeats": repeats, "seed": seed, "n_boot": n_boot,
+              "inner_splits": inner_folds}
+        if (table is None) == (store is None):
+            raise ConfigError("give exactly one of --table or --store")
+        if table is not None:
+            if id_col is None or (label is None) == (time is None or event is None):
+                raise ConfigError("--table needs --id and either --label or --time and --event")
+            result = compare_table(read_table(table), id_col,
+                                   Outcome(label=label, time=time, event=event), model,
+                                   parse_feature_sets(sets or []), reference,
+                                   source=str(table), **cv)
+        else:
+            if outcome is None:
+                raise ConfigError("--store needs --outcome resistance|pfs")
+            result = compare_store(store, outcome, model, tuple(_split(store_sets)),
+                                   reference or _split(store_sets)[0], **cv)
+        metric = result["metric"]
+        for name, r in result["sets"].items():
+            lo, hi = r[f"{metric}_ci"]
+            typer.echo(f"{name}: {metric} {r[metric]:.3f} (95% CI {lo:.3f}-{hi:.3f}), "
+                       f"{r['n_features']} features")
+        for name, d in result["differences"].items():
+            lo, hi = d["ci_corrected"]
+            typer.echo(f"{name}: {d['fold_mean']:+.3f} (corrected 95% CI {lo:+.3f} to {hi:+.3f}), "
+                       f"corrected resampled t-test p = {d['p_corrected']:.3g}")
+        typer.echo(f"  validation: {result['validation']}; n={result['n']} patients")
+        if json_out is not None:
+            _write_json(result, json_out)
+
     @app.command("predict")
     def predict(
         model_file: Path = typer.Option(..., "--model", help="file written by `fit`"),

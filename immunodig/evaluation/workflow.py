@@ -217,3 +217,43 @@ def compare_store(store_path, outcome: str, model: str,
                                   n_splits=n_splits, n_repeats=n_repeats, **cv_kwargs)
     out.update(outcome=outcome, skipped=skipped, **notes)
     return out
+
+
+def parse_feature_sets(items: list[str]) -> dict[str, list[str]]:
+    """``["clinical=age,sex", "morphology=til,area", "combined=clinical,morphology"]`` ->
+    name -> columns; a token naming an earlier set stands for its columns."""
+    sets: dict[str, list[str]] = {}
+    for item in items:
+        name, sep, cols = item.partition("=")
+        if not sep or not name.strip() or not cols.strip():
+            raise ConfigError(f"feature set must be NAME=COL1,COL2,..., got {item!r}")
+        expanded: list[str] = []
+        for tok in (c.strip() for c in cols.split(",") if c.strip()):
+            expanded.extend(sets.get(tok, [tok]))
+        sets[name.strip()] = list(dict.fromkeys(expanded))
+    if len(sets) < 2:
+        raise ConfigError("give at least two feature sets to compare")
+    return sets
+
+
+def compare_table(df: pd.DataFrame, id_col: str, outcome: Outcome, model: str,
+                  feature_sets: dict[str, list[str]], reference: str | None = None, *,
+                  n_splits: int = 5, n_repeats: int = 5, seed: int = 0, n_boot: int = 1000,
+                  source: str = "table", **cv_kwargs) -> dict:
+    """Feature sets of a table compared on identical splits (see
+    :func:`immunodig.evaluation.compare_feature_sets`): per-set metric with CIs, paired
+    differences from ``reference`` with the corrected resampled t-test."""
+    from immunodig.evaluation.compare import compare_feature_sets
+
+    spec = get_model(model)
+    if (spec.task == "classification") != (outcome.label is not None):
+        raise ConfigError(f"model {model!r} is a {spec.task} model: give "
+                          + ("--label" if spec.task == "classification"
+                             else "--time and --event"))
+    columns = list(dict.fromkeys(c for cols in feature_sets.values() for c in cols))
+    X, y, ids, notes = prepare_table(df, id_col, outcome, columns, source)
+    out, _ = compare_feature_sets(X, y, ids, feature_sets, model, reference, n_boot=n_boot,
+                                  seed=seed, n_splits=n_splits, n_repeats=n_repeats,
+                                  **cv_kwargs)
+    out.update(source=source, **notes)
+    return out
