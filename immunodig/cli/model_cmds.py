@@ -210,7 +210,6 @@ def register(app: typer.Typer) -> None:
         from immunodig.evaluation.tabular import Outcome, read_table
         from immunodig.evaluation.workflow import fit_store, fit_table
 
-        warnings.simplefilter("ignore", SampleSizeWarning)  # printed by _print_sample_size
         if (table is None) == (store is None):
             raise ConfigError("give exactly one of --table or --store")
         if table is not None:
@@ -223,18 +222,23 @@ def register(app: typer.Typer) -> None:
                     raise ConfigError(f"--reference expects COLUMN=LEVEL, got {item!r}")
                 refs[col.strip()] = level.strip()
             out = out or Path(f"{model}_{table.stem}.joblib")
-            meta = fit_table(read_table(table), id_col, Outcome(label=label, time=time,
-                                                                event=event),
-                             model, out, _split(covariates), seed=seed, reference=refs,
-                             categorical=_split(categorical), per_sd=per_sd, source=str(table),
-                             r2_cs=r2_cs, on_sample_size=_print_sample_size)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", SampleSizeWarning)  # _print_sample_size shows it
+                meta = fit_table(read_table(table), id_col,
+                                 Outcome(label=label, time=time, event=event), model, out,
+                                 _split(covariates), seed=seed, reference=refs,
+                                 categorical=_split(categorical), per_sd=per_sd,
+                                 source=str(table), r2_cs=r2_cs,
+                                 on_sample_size=_print_sample_size)
             what = table.name
         else:
             if outcome is None:
                 raise ConfigError("--store needs --outcome resistance|pfs")
             out = out or Path(f"{model}_{outcome}_{features.replace(',', '+')}.joblib")
-            meta = fit_store(store, outcome, _features(features), model, out, seed=seed,
-                             on_sample_size=_print_sample_size)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", SampleSizeWarning)
+                meta = fit_store(store, outcome, _features(features), model, out, seed=seed,
+                                 on_sample_size=_print_sample_size)
             what = outcome
         typer.echo(f"fitted {model} for {what} on {meta['n_patients']} patients "
                    f"({len(meta['features'])} features) -> {meta['model_file']}")

@@ -39,6 +39,22 @@ def _per_patient(y, pred, ids, surv=None):
     return y[first], mean, surv
 
 
+def _surv_at_own_time_and_horizons(pipe, X, time: np.ndarray, horizons: np.ndarray,
+                                   chunk: int = 512) -> np.ndarray:
+    """Predicted S at each patient's own follow-up time (column 0) and at each horizon."""
+    times = np.unique(np.concatenate([time, horizons]))
+    Xt = pipe[:-1].transform(X)
+    own_idx = np.searchsorted(times, time)
+    h_idx = np.searchsorted(times, horizons)
+    out = np.empty((len(time), 1 + len(horizons)))
+    for start in range(0, len(time), chunk):
+        rows = slice(start, start + chunk)
+        surv = pipe[-1].predict_survival_function(Xt.iloc[rows], times)
+        out[rows, 0] = surv[np.arange(surv.shape[0]), own_idx[rows]]
+        out[rows, 1:] = surv[:, h_idx]
+    return out
+
+
 def external_validation(pipe, meta: dict, df: pd.DataFrame, id_col: str, outcome: Outcome, *,
                         n_boot: int = 1000, seed: int = 0, horizons=None,
                         source: str = "table") -> dict:
@@ -66,16 +82,10 @@ def external_validation(pipe, meta: dict, df: pd.DataFrame, id_col: str, outcome
                    brier=br["estimate"], brier_ci=br["ci"], calibration=M.calibration(y, p),
                    calibration_slope_ci=slope["ci"], calibration_curve=M.calibration_curve(y, p))
         return out
-    times = np.unique(y["time"])
-    Xt = pipe[:-1].transform(X)
-    surv_all = pipe[-1].predict_survival_function(Xt, times)
-    own = surv_all[np.arange(len(y)), np.searchsorted(times, y["time"])]
     risk = pipe.predict(X)
     horizons = (np.quantile(y["time"][y["event"]], [0.25, 0.5, 0.75]) if horizons is None
                 else np.asarray(horizons, dtype=float))
-    at_h = np.stack([surv_all[:, min(np.searchsorted(times, h, side="right") - 1,
-                                     len(times) - 1)] for h in horizons], axis=1)
-    stacked = np.column_stack([own, at_h])
+    stacked = _surv_at_own_time_and_horizons(pipe, X, y["time"], horizons)
     y, risk, stacked = _per_patient(y, risk, ids, stacked)
     own, at_h = stacked[:, 0], stacked[:, 1:]
     pid = np.arange(len(y))
