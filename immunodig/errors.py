@@ -43,6 +43,14 @@ class UnknownClassError(ModelFileError):
     """A model declares a class name outside the known vocabulary."""
 
 
+class IPCWWeightWarning(UserWarning):
+    """Inverse-probability-of-censoring weights are extreme (censoring survival near zero)."""
+
+
+class SampleSizeWarning(UserWarning):
+    """Too few patients or events for the number of candidate predictor parameters (Riley)."""
+
+
 class ValidationError(ImmunodigError):
     """Input table failed validation; ``problems`` lists every failure found.
 
@@ -84,11 +92,3 @@ class ConfigError(ImmunodigError):
 
 class NotFittedError(ImmunodigError, ValueError):
     """An estimator was used before ``fit``."""
-
-
-class IPCWWeightWarning(UserWarning):
-    """Inverse-probability-of-censoring weights are extreme (censoring survival near zero)."""
-
-
-class SampleSizeWarning(UserWarning):
-    """Too few patients or events for the number of candidate predictor parameters (Riley)."""
