@@ -170,7 +170,8 @@ def register(app: typer.Typer) -> None:
         else:
             if outcome is None:
                 raise ConfigError("--store needs --outcome resistance|pfs")
-            summary = evaluate_store(store, outcome, _features(features), model, **cv)
+            summary = evaluate_store(store, outcome, _features(features), model,
+                                     horizons=_floats(horizons), **cv)
         _print_summary(summary)
         if json_out is not None:
             _write_json(summary, json_out)
@@ -243,6 +244,8 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"fitted {model} for {what} on {meta['n_patients']} patients "
                    f"({len(meta['features'])} features) -> {meta['model_file']}")
         typer.echo(f"  hyper-parameters (grouped CV): {meta['params']}")
+        if "error" in meta.get("inference", {}):
+            typer.echo(f"  hazard ratios: {meta['inference']['error']}")
         for row in meta.get("hazard_ratios", []):
             level = f"{row['level']} vs {row['reference']}" if row["level"] else row["unit"]
             typer.echo(f"  HR {row['term']} ({level}): {row['hr']:.3g} "

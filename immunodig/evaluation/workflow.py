@@ -61,7 +61,9 @@ def evaluate_store(store_path, outcome: str, features, model: str, *, n_splits: 
 def fit_store(store_path, outcome: str, features, model: str, out: str | Path, *,
               seed: int = 0, record: bool = True, on_sample_size=None) -> dict:
     """Fit a model on all patients of the store, save it with metadata, record the fit
-    (``sample_size`` and ``on_sample_size`` as in :func:`fit_table`)."""
+    (``sample_size``, ``on_sample_size`` and, for ``cox``, the inference fit as in
+    :func:`fit_table`; where it is impossible -- no complete rows, no convergence -- the
+    reason is in ``inference["error"]``)."""
     _check_task(model, outcome)
     matrix = model_matrix(store_path, features, outcome)
     X, y, ids, notes = prepare_table(matrix.to_pandas(), "patient_id", store_outcome(outcome),
@@ -77,6 +79,16 @@ def fit_store(store_path, outcome: str, features, model: str, out: str | Path, *
             "n_patients": int(len(np.unique(ids))),
             "n_events": int((y["event"] if y.dtype.names else y).sum()),
             "data_sha256": data_sha, "seed": seed, "sample_size": plan, **notes}
+    if model == "cox":
+        from lifelines.exceptions import ConvergenceError
+
+        from immunodig.errors import ValidationError
+
+        try:
+            meta.update(_cox_inference_meta(X, y, ids, source="model matrix"))
+        except (ValidationError, ConvergenceError) as exc:  # e.g. no complete rows
+            meta["inference"] = {"error": f"unpenalised inference fit not possible: "
+                                          f"{str(exc).splitlines()[-1].strip()}"}
     path = save_model(pipe, out, meta)
     meta["model_file"] = str(path)
     if record:
@@ -87,6 +99,18 @@ def fit_store(store_path, outcome: str, features, model: str, out: str | Path, *
             summary={**meta, "n": meta["n_patients"], "validation": "none (fitted model)"},
             data_sha256=data_sha, model_file=str(path), model_sha256=file_sha256(path))
     return meta
+
+
+def _cox_inference_meta(X, y, ids, **options) -> dict:
+    """``hazard_ratios``, ``ph_test`` and ``inference`` of the unpenalised Cox fit."""
+    from immunodig.evaluation.inference import cox_inference
+
+    inf = cox_inference(X, y, ids, **options)
+    return {"hazard_ratios": inf.pop("hazard_ratios"), "ph_test": inf.pop("ph_test"),
+            "inference": {**inf, "note": (
+                "hazard_ratios and ph_test come from this unpenalised fit; the saved "
+                "prediction model is penalised (per-SD, shrunk): its coefficients are not "
+                "inference")}}
 
 
 def _sample_size(X, y, ids, model: str, r2_cs, on_sample_size) -> dict:
@@ -142,15 +166,8 @@ def fit_table(df: pd.DataFrame, id_col: str, outcome: Outcome, model: str, out: 
             "n_patients": int(len(np.unique(ids))), "n_rows": int(len(ids)),
             "n_events": patient_events(y, ids), "seed": seed, "sample_size": plan, **notes}
     if model == "cox":
-        from immunodig.evaluation.inference import cox_inference
-
-        inf = cox_inference(X, y, ids, reference=reference, categorical=categorical,
-                            per_sd=per_sd, source=source)
-        meta["hazard_ratios"] = inf.pop("hazard_ratios")
-        meta["ph_test"] = inf.pop("ph_test")
-        meta["inference"] = {**inf, "note": (
-            "hazard_ratios and ph_test come from this unpenalised fit; the saved prediction "
-            "model is penalised (per-SD, shrunk): its coefficients are not inference")}
+        meta.update(_cox_inference_meta(X, y, ids, reference=reference,
+                                        categorical=categorical, per_sd=per_sd, source=source))
     path = save_model(pipe, out, meta)
     meta["model_file"] = str(path)
     return meta
