@@ -72,6 +72,14 @@ class WeightsMismatchError(ModelFileError):
         self.mismatched = list(mismatched or [])
 
 
+class IPCWWeightWarning(UserWarning):
+    """Inverse-probability-of-censoring weights are extreme (censoring survival near zero)."""
+
+
+class SampleSizeWarning(UserWarning):
+    """Too few patients or events for the number of candidate predictor parameters (Riley)."""
+
+
 class ValidationError(ImmunodigError):
     """Input table failed validation; ``problems`` lists every failure found.
 

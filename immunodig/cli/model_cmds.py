@@ -31,6 +31,12 @@ def _print_summary(summary: dict) -> None:
                 f"Uno's C {summary['uno_c']:.3f}")
         if "integrated_brier" in summary:
             line += f", integrated Brier {summary['integrated_brier']:.3f}"
+        cal = summary.get("calibration", {})
+        if "slope" in cal:
+            line += f", calibration slope {cal['slope']:.2f}"
+        if "horizon" in cal:
+            line += (f"; risk by t={cal['horizon']:.3g}: predicted {cal['mean_predicted']:.2f}, "
+                     f"observed {cal['observed_rate']:.2f}")
     typer.echo(f"{summary['model']}: n={summary['n']} patients, {summary['n_events']} events; "
                f"{line}")
     if summary.get("n_dropped_missing_outcome"):
@@ -46,12 +52,59 @@ def _print_summary(summary: dict) -> None:
                f"outer, {s['inner_splits']}-fold inner, seed {s['seed']}")
 
 
+def _split(value: Optional[str]) -> Optional[list[str]]:
+    return [c.strip() for c in value.split(",") if c.strip()] if value else None
+
+
+def _print_external(s: dict) -> None:
+    if "auc" in s:
+        lo, hi = s["auc_ci"]
+        line = (f"ROC AUC {s['auc']:.3f} (95% CI {lo:.3f}-{hi:.3f}), Brier {s['brier']:.3f}, "
+                f"calibration slope {s['calibration']['slope']:.2f}, intercept "
+                f"{s['calibration']['intercept']:.2f}")
+    else:
+        lo, hi = s["c_index_ci"]
+        cal = s["calibration"]
+        line = (f"Harrell's C {s['c_index']:.3f} (95% CI {lo:.3f}-{hi:.3f}), calibration slope "
+                f"{cal['slope']:.2f}, observed/expected events {cal['o_e_ratio']:.2f}")
+    typer.echo(f"{s['model']}: n={s['n']} patients, {s['n_events']} events; {line}")
+    typer.echo(f"  validation: {s['validation']}")
+
+
+def _print_sample_size(plan: dict) -> None:
+    crit = ", ".join(f"{c['criterion']}: {c['required_n']}" for c in plan["criteria"])
+    typer.echo(f"sample size (Riley): {plan['n']} patients, {plan['events']} events, "
+               f"{plan['parameters']} parameters; required n by criterion {crit} "
+               f"(R2_CS {plan['r2_cs']:.3f}, {plan['r2_cs_source']}); about "
+               f"{plan['max_parameters']} parameter(s) supported")
+    if plan.get("warning"):
+        typer.echo(f"  WARNING: {plan['warning']}")
+
+
+def _floats(value: Optional[str]) -> Optional[list[float]]:
+    try:
+        return [float(v) for v in _split(value)] if value else None
+    except ValueError as exc:
+        raise ConfigError(f"expected comma-separated numbers, got {value!r}") from exc
+
+
+def _write_json(data: dict, path: Path) -> None:
+    from immunodig.evaluation.results import json_safe
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(json_safe(data), indent=2, default=str, allow_nan=False))
+    typer.echo(f"  summary written to {path}")
+
+
 def register(app: typer.Typer) -> None:
     """Add the modelling commands to ``app``."""
 
     @app.command("evaluate")
     def evaluate(
-        model: str = typer.Option(..., "--model", help=MODEL_HELP),
+        model: Optional[str] = typer.Option(None, "--model", help=MODEL_HELP),
+        model_file: Optional[Path] = typer.Option(
+            None, "--model-file", help="external validation: a model written by `fit`, scored "
+                                       "unchanged on --table (a cohort it never saw)"),
         table: Optional[Path] = typer.Option(None, "--table", help="CSV or Parquet table"),
         id_col: Optional[str] = typer.Option(None, "--id", help="patient id column (--table)"),
         label: Optional[str] = typer.Option(None, "--label", help="binary 0/1 outcome column"),
@@ -72,10 +125,36 @@ def register(app: typer.Typer) -> None:
         n_boot: int = typer.Option(1000, "--n-boot", help="bootstrap replicates for CIs"),
         permutations: int = typer.Option(
             0, "--permutations", help="add a permutation test (reruns the CV N times)"),
+        horizons: Optional[str] = typer.Option(
+            None, "--horizons", help="survival: comma-separated times for time-dependent AUC, "
+                                     "calibration and RMST (default: event-time quartiles)"),
     ) -> None:
-        """Nested cross-validation (internal validation) of a model on a table or the store."""
+        """Nested cross-validation (internal validation) of a model on a table or the store, or
+        with ``--model-file`` external validation of a fitted model on another cohort's table."""
         from immunodig.evaluation.tabular import Outcome, evaluate_table, read_table
         from immunodig.evaluation.workflow import evaluate_store
+
+        if (model is None) == (model_file is None):
+            raise ConfigError("give exactly one of --model (cross-validation) or --model-file "
+                              "(external validation)")
+        if model_file is not None:
+            from immunodig.evaluation.external import external_validation
+            from immunodig.models.persistence import load_model
+
+            if table is None:
+                raise ConfigError("--model-file needs --table (the validation cohort)")
+            pipe, meta = load_model(model_file)
+            cols = meta.get("outcome_columns") or {}
+            target = Outcome(label=label or cols.get("label"), time=time or cols.get("time"),
+                             event=event or cols.get("event"))
+            summary = external_validation(pipe, meta, read_table(table),
+                                          id_col or meta.get("id_column", "patient_id"),
+                                          target, n_boot=n_boot, seed=seed,
+                                          horizons=_floats(horizons), source=str(table))
+            _print_external(summary)
+            if json_out is not None:
+                _write_json(summary, json_out)
+            return
 
         cv = {"n_splits": folds, "n_repeats": repeats, "seed": seed, "n_boot": n_boot,
               "inner_splits": inner_folds, "permutations": permutations}
@@ -84,41 +163,153 @@ def register(app: typer.Typer) -> None:
         if table is not None:
             if id_col is None or (label is None) == (time is None or event is None):
                 raise ConfigError("--table needs --id and either --label or --time and --event")
-            cols = [c.strip() for c in covariates.split(",")] if covariates else None
             summary, _ = evaluate_table(read_table(table), id_col,
                                         Outcome(label=label, time=time, event=event), model,
-                                        cols, source=str(table), **cv)
+                                        _split(covariates), source=str(table),
+                                        horizons=_floats(horizons), **cv)
         else:
             if outcome is None:
                 raise ConfigError("--store needs --outcome resistance|pfs")
-            summary = evaluate_store(store, outcome, _features(features), model, **cv)
+            summary = evaluate_store(store, outcome, _features(features), model,
+                                     horizons=_floats(horizons), **cv)
         _print_summary(summary)
         if json_out is not None:
-            json_out.parent.mkdir(parents=True, exist_ok=True)
-            from immunodig.evaluation.results import json_safe
-
-            json_out.write_text(json.dumps(json_safe(summary), indent=2, default=str,
-                                           allow_nan=False))
-            typer.echo(f"  summary written to {json_out}")
+            _write_json(summary, json_out)
 
     @app.command("fit")
     def fit(
-        store: Path = typer.Option(..., "--store", help="DuckDB store"),
-        outcome: str = typer.Option(..., "--outcome", help="resistance | pfs"),
-        features: str = typer.Option("combined", "--features", help="feature set(s)"),
         model: str = typer.Option(..., "--model", help=MODEL_HELP),
+        store: Optional[Path] = typer.Option(None, "--store", help="DuckDB store"),
+        outcome: Optional[str] = typer.Option(None, "--outcome", help="resistance | pfs (--store)"),
+        features: str = typer.Option("combined", "--features", help="feature set(s) (--store)"),
+        table: Optional[Path] = typer.Option(None, "--table", help="CSV or Parquet table"),
+        id_col: Optional[str] = typer.Option(None, "--id", help="patient id column (--table)"),
+        label: Optional[str] = typer.Option(None, "--label", help="binary 0/1 outcome column"),
+        time: Optional[str] = typer.Option(None, "--time", help="follow-up time column"),
+        event: Optional[str] = typer.Option(None, "--event", help="event 0/1 column"),
+        covariates: Optional[str] = typer.Option(
+            None, "--covariates", help="comma-separated covariates (default: all other columns)"),
+        reference: Optional[list[str]] = typer.Option(
+            None, "--reference", help="COLUMN=LEVEL reference level of a categorical covariate "
+                                      "(repeatable; default: alphabetically first level)"),
+        categorical: Optional[str] = typer.Option(
+            None, "--categorical", help="comma-separated numeric columns to treat as categories"),
+        per_sd: bool = typer.Option(False, "--per-sd", help="hazard ratios per SD, not per unit"),
+        r2_cs: Optional[float] = typer.Option(
+            None, "--r2", help="anticipated Cox-Snell R2 for the sample-size criteria "
+                               "(default 0.15 x its maximum)"),
         out: Optional[Path] = typer.Option(None, "--out", help="model file (.joblib)"),
+        json_out: Optional[Path] = typer.Option(None, "--json", help="write the fit summary here"),
         seed: int = typer.Option(0, "--seed"),
     ) -> None:
         """Fit a model on all patients and save it with its metadata (no validation: see
-        ``evaluate`` for the performance of this procedure)."""
-        from immunodig.evaluation.workflow import fit_store
+        ``evaluate`` for the performance of this procedure). With ``--model cox`` the summary
+        holds hazard ratios and the proportional-hazards test of an unpenalised inference fit."""
+        import warnings
 
-        out = out or Path(f"{model}_{outcome}_{features.replace(',', '+')}.joblib")
-        meta = fit_store(store, outcome, _features(features), model, out, seed=seed)
-        typer.echo(f"fitted {model} for {outcome} on {meta['n_patients']} patients "
+        from immunodig.errors import SampleSizeWarning
+        from immunodig.evaluation.tabular import Outcome, read_table
+        from immunodig.evaluation.workflow import fit_store, fit_table
+
+        if (table is None) == (store is None):
+            raise ConfigError("give exactly one of --table or --store")
+        if table is not None:
+            if id_col is None or (label is None) == (time is None or event is None):
+                raise ConfigError("--table needs --id and either --label or --time and --event")
+            refs = {}
+            for item in reference or []:
+                col, sep, level = item.partition("=")
+                if not sep or not col or not level:
+                    raise ConfigError(f"--reference expects COLUMN=LEVEL, got {item!r}")
+                refs[col.strip()] = level.strip()
+            out = out or Path(f"{model}_{table.stem}.joblib")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", SampleSizeWarning)  # _print_sample_size shows it
+                meta = fit_table(read_table(table), id_col,
+                                 Outcome(label=label, time=time, event=event), model, out,
+                                 _split(covariates), seed=seed, reference=refs,
+                                 categorical=_split(categorical), per_sd=per_sd,
+                                 source=str(table), r2_cs=r2_cs,
+                                 on_sample_size=_print_sample_size)
+            what = table.name
+        else:
+            if outcome is None:
+                raise ConfigError("--store needs --outcome resistance|pfs")
+            out = out or Path(f"{model}_{outcome}_{features.replace(',', '+')}.joblib")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", SampleSizeWarning)
+                meta = fit_store(store, outcome, _features(features), model, out, seed=seed,
+                                 on_sample_size=_print_sample_size)
+            what = outcome
+        typer.echo(f"fitted {model} for {what} on {meta['n_patients']} patients "
                    f"({len(meta['features'])} features) -> {meta['model_file']}")
         typer.echo(f"  hyper-parameters (grouped CV): {meta['params']}")
+        if "error" in meta.get("inference", {}):
+            typer.echo(f"  hazard ratios: {meta['inference']['error']}")
+        for row in meta.get("hazard_ratios", []):
+            level = f"{row['level']} vs {row['reference']}" if row["level"] else row["unit"]
+            typer.echo(f"  HR {row['term']} ({level}): {row['hr']:.3g} "
+                       f"({row['ci_low']:.3g}-{row['ci_high']:.3g}), p = {row['p']:.2g}")
+        if json_out is not None:
+            _write_json(meta, json_out)
+
+    @app.command("compare")
+    def compare(
+        model: str = typer.Option(..., "--model", help=MODEL_HELP),
+        table: Optional[Path] = typer.Option(None, "--table", help="CSV or Parquet table"),
+        id_col: Optional[str] = typer.Option(None, "--id", help="patient id column (--table)"),
+        label: Optional[str] = typer.Option(None, "--label", help="binary 0/1 outcome column"),
+        time: Optional[str] = typer.Option(None, "--time", help="follow-up time column"),
+        event: Optional[str] = typer.Option(None, "--event", help="event 0/1 column"),
+        sets: Optional[list[str]] = typer.Option(
+            None, "--set", help="NAME=COL1,COL2 (repeatable, --table); a token naming an "
+                                "earlier set stands for its columns"),
+        store: Optional[Path] = typer.Option(None, "--store", help="DuckDB store"),
+        outcome: Optional[str] = typer.Option(None, "--outcome", help="resistance | pfs"),
+        store_sets: str = typer.Option("clinical,morphology,combined", "--sets",
+                                       help="feature sets of the store (--store)"),
+        reference: Optional[str] = typer.Option(
+            None, "--reference", help="set the others are compared with (default: first)"),
+        json_out: Optional[Path] = typer.Option(None, "--json", help="write the result here"),
+        repeats: int = typer.Option(5, "--repeats", help="outer CV repeats"),
+        folds: int = typer.Option(5, "--folds", help="outer CV folds"),
+        inner_folds: int = typer.Option(3, "--inner-folds", help="inner CV folds"),
+        seed: int = typer.Option(0, "--seed"),
+        n_boot: int = typer.Option(1000, "--n-boot", help="bootstrap replicates for CIs"),
+    ) -> None:
+        """Does a feature set add value? Nested CV of each set on identical splits, paired
+        per-fold differences from the reference with the corrected resampled t-test."""
+        from immunodig.evaluation.tabular import Outcome, read_table
+        from immunodig.evaluation.workflow import compare_store, compare_table, parse_feature_sets
+
+        cv = {"n_splits": folds, "n_repeats": repeats, "seed": seed, "n_boot": n_boot,
+              "inner_splits": inner_folds}
+        if (table is None) == (store is None):
+            raise ConfigError("give exactly one of --table or --store")
+        if table is not None:
+            if id_col is None or (label is None) == (time is None or event is None):
+                raise ConfigError("--table needs --id and either --label or --time and --event")
+            result = compare_table(read_table(table), id_col,
+                                   Outcome(label=label, time=time, event=event), model,
+                                   parse_feature_sets(sets or []), reference,
+                                   source=str(table), **cv)
+        else:
+            if outcome is None:
+                raise ConfigError("--store needs --outcome resistance|pfs")
+            result = compare_store(store, outcome, model, tuple(_split(store_sets)),
+                                   reference or _split(store_sets)[0], **cv)
+        metric = result["metric"]
+        for name, r in result["sets"].items():
+            lo, hi = r[f"{metric}_ci"]
+            typer.echo(f"{name}: {metric} {r[metric]:.3f} (95% CI {lo:.3f}-{hi:.3f}), "
+                       f"{r['n_features']} features")
+        for name, d in result["differences"].items():
+            lo, hi = d["ci_corrected"]
+            typer.echo(f"{name}: {d['fold_mean']:+.3f} (corrected 95% CI {lo:+.3f} to {hi:+.3f}), "
+                       f"corrected resampled t-test p = {d['p_corrected']:.3g}")
+        typer.echo(f"  validation: {result['validation']}; n={result['n']} patients")
+        if json_out is not None:
+            _write_json(result, json_out)
 
     @app.command("predict")
     def predict(

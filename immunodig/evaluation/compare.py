@@ -5,9 +5,10 @@ and seed, hence the same outer partitions (checked through the splits key). The 
 each set's AUC / C-index from the reference set is bootstrapped on the same patient samples,
 so the interval accounts for the pairing (it holds the fitted models fixed, so it is somewhat
 narrow); ``ci_corrected`` is the corrected repeated-K-fold interval of the paired per-fold
-differences, which also accounts for refitting. Each set's own ``<metric>_ci`` is the corrected
-repeated-K-fold interval of :mod:`immunodig.evaluation.cv_interval`, as in
-:meth:`CVResult.summary`.
+differences, which also accounts for refitting, and ``p_corrected`` the matching corrected
+resampled t-test (Nadeau & Bengio 2003): the test to quote for "set A adds value over B".
+Each set's own ``<metric>_ci`` is the corrected repeated-K-fold interval of
+:mod:`immunodig.evaluation.cv_interval`, as in :meth:`CVResult.summary`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 from immunodig.errors import ValidationError
 from immunodig.evaluation import metrics as M
 from immunodig.evaluation.bootstrap import bootstrap_metric, paired_difference
-from immunodig.evaluation.cv_interval import corrected_cv_interval
+from immunodig.evaluation.cv_interval import corrected_cv_interval, corrected_resampled_t_test
 from immunodig.evaluation.nested_cv import VALIDATION, CVResult, nested_cross_validate
 from immunodig.models.preprocessing import as_frame
 
@@ -55,16 +56,18 @@ def compare_feature_sets(X, y, ids, feature_sets: dict[str, list[str]], model: s
             "row": None, "column": None, "check": f"reference set {reference!r} not given"}])
     results = {name: nested_cross_validate(X[cols], y, ids, model, seed=seed, **cv_kwargs)
                for name, cols in feature_sets.items()}
+    scored = {name: r.patient_level() for name, r in results.items()}  # one patient, one vote
     keys = {r.splits_key for r in results.values()}
     assert len(keys) == 1, "feature sets were evaluated on different splits"
-    ref = results[reference]
+    ref = scored[reference]
+    ids = ref.ids
     metric = M.roc_auc if ref.task == "classification" else M.harrell_c
     name = "auc" if ref.task == "classification" else "c_index"
     y = ref.y
     out = {"validation": VALIDATION, "model": model, "metric": name, "reference": reference,
            "splits_key": keys.pop(), "n": int(len(np.unique(ref.ids))), "sets": {},
            "differences": {}}
-    for set_name, res in results.items():
+    for set_name, res in scored.items():
         b = bootstrap_metric(metric, y, res.oof, ids, n_boot=n_boot, seed=seed)
         c = corrected_cv_interval(metric, y, res.oof, res.fold_of, res.ids)
         out["sets"][set_name] = {name: b["estimate"], f"{name}_ci": c["ci"],
@@ -75,7 +78,10 @@ def compare_feature_sets(X, y, ids, feature_sets: dict[str, list[str]], model: s
             d = paired_difference(metric, y, res.oof, ref.oof, ids, n_boot=n_boot, seed=seed)
             dc = corrected_cv_interval(metric, y, res.oof, res.fold_of, res.ids,
                                        preds_ref=ref.oof)
+            tt = corrected_resampled_t_test(metric, y, res.oof, ref.oof, res.fold_of, res.ids)
             out["differences"][f"{set_name} - {reference}"] = {
                 "estimate": d["estimate"], "ci": d["ci"], "p_boot": d["p_boot"],
-                "fold_mean": dc["fold_mean"], "ci_corrected": dc["ci"]}
+                "fold_mean": dc["fold_mean"], "ci_corrected": dc["ci"],
+                "t_corrected": tt["t"], "p_corrected": tt["p"], "df": tt["df"],
+                "fold_differences": tt["differences"]}
     return out, results

@@ -9,6 +9,10 @@ and counted); with their mean m and variance s², the corrected variance is
 ``(1/J + n_test/n_train) s²`` (the second term accounts for the overlap of training sets between
 folds) and the interval is ``m ± t_{J-1, 1-alpha/2} sqrt(corrected variance)``, clipped to
 [0, 1]. ``n_test/n_train`` is the mean over folds of the ratio of test to training patients.
+
+:func:`corrected_resampled_t_test` is the matching test of "no difference" between two models
+evaluated on the same splits: ``t = m / sqrt((1/J + n_test/n_train) s²)`` of the paired per-fold
+differences, ``J - 1`` degrees of freedom, two-sided.
 """
 
 from __future__ import annotations
@@ -102,4 +106,33 @@ def corrected_cv_interval(metric: Callable, y, preds, fold_of, groups, alpha: fl
     half = float(student_t.ppf(1 - alpha / 2, j - 1) * se)
     m = out["fold_mean"]
     out["ci"] = [float(max(m - half, bounds[0])), float(min(m + half, bounds[1]))]
+    return out
+
+
+def corrected_resampled_t_test(metric: Callable, y, preds, preds_ref, fold_of, groups) -> dict:
+    """Corrected resampled t-test (Nadeau & Bengio 2003) of ``metric(preds) - metric(preds_ref)``.
+
+    Both prediction sets must come from the same splits. Returns ``mean_difference``, ``t``,
+    ``df``, ``p`` (two-sided; NaN with fewer than two defined folds or zero variance),
+    ``n_folds`` and the per-fold ``differences``.
+    """
+    from scipy.stats import t as student
+
+    f = fold_metrics(metric, y, preds, fold_of, groups)
+    ref = fold_metrics(metric, y, preds_ref, fold_of, groups)
+    if len(ref["values"]) != len(f["values"]):
+        raise ValidationError("corrected_resampled_t_test", [{
+            "row": None, "column": None,
+            "check": "the metric is undefined in different folds for the two prediction sets: "
+                     "compare predictions made on the same splits"}])
+    d = f["values"] - ref["values"]
+    j = len(d)
+    out = {"mean_difference": float(d.mean()) if j else float("nan"), "t": float("nan"),
+           "df": j - 1, "p": float("nan"), "n_folds": j, "differences": d.tolist(),
+           "method": "corrected resampled t-test (Nadeau & Bengio 2003) on paired per-fold "
+                     "differences"}
+    if j < 2 or d.var(ddof=1) == 0:
+        return out
+    t = d.mean() / np.sqrt((1 / j + f["test_train_ratio"]) * d.var(ddof=1))
+    out.update(t=float(t), p=float(2 * student.sf(abs(t), j - 1)))
     return out

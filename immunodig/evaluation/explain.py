@@ -63,8 +63,15 @@ def permutation_importance(pipeline, X, y, n_repeats: int = 10, seed: int = 0) -
 
 
 def cox_hazard_ratios(pipeline) -> pd.DataFrame:
-    """Hazard ratios with 95 % CIs of a fitted ``cox`` pipeline (per SD of each numeric feature,
-    per level vs. the rest for one-hot columns)."""
+    """Hazard ratios with 95 % CIs of a fitted (penalised) ``cox`` prediction pipeline.
+
+    Per SD of each numeric feature, per one-hot level (no reference level), including the
+    missing-value indicators, shrunk by the penalty, with intervals from the penalised
+    information matrix: a description of the prediction model, **not inference**. Hazard
+    ratios to report (reference-coded, per unit, unpenalised, with the proportional-hazards
+    test) come from :func:`immunodig.evaluation.inference.cox_inference` (``cli.py fit
+    --model cox --json``).
+    """
     model = pipeline[-1]
     if not hasattr(model, "hazard_ratios"):
         raise ConfigError("hazard ratios need the 'cox' model")

@@ -5,7 +5,8 @@ slope and intercept (logistic recalibration), calibration-curve data, decision-c
 
 Survival (targets as structured arrays with ``event`` and ``time``; predictions are risk scores,
 higher = earlier event): Harrell's C, Uno's IPCW C, cumulative/dynamic time-dependent AUC,
-and the IPCW (Graf) Brier score and its integral. The censoring distribution G is the
+the IPCW (Graf) Brier score and its integral, the Cox calibration slope of a risk score, the
+observed/expected ratio, and the restricted mean survival time. The censoring distribution G is the
 Kaplan-Meier estimate of the censoring times of the data the metric is computed on.
 """
 
@@ -83,19 +84,12 @@ def calibration(y, p) -> dict:
 
 
 def calibration_curve(y, p, n_bins: int = 5) -> dict:
-    """Calibration-plot data: quantile bins of predicted risk with observed event rates."""
-    y = np.asarray(y, dtype=float)
-    p = np.asarray(p, dtype=float)
-    edges = np.unique(np.quantile(p, np.linspace(0, 1, n_bins + 1)))
-    bins = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, len(edges) - 2)
-    out = {"mean_predicted": [], "observed": [], "n": []}
-    for b in range(len(edges) - 1):
-        m = bins == b
-        if m.any():
-            out["mean_predicted"].append(float(p[m].mean()))
-            out["observed"].append(float(y[m].mean()))
-            out["n"].append(int(m.sum()))
-    return out
+    """Calibration-plot data: quantile bins of predicted risk with observed event rates
+    (``mean_predicted``, ``observed``, Wilson ``ci_low`` / ``ci_high``, ``n``); computed by
+    :func:`immunodig.evaluation.curves.calibration_curve_ci`."""
+    from immunodig.evaluation.curves import calibration_curve_ci
+
+    return calibration_curve_ci(y, p, n_bins).as_dict()
 
 
 def net_benefit(y, p, thresholds=None) -> dict:
@@ -154,24 +148,45 @@ def harrell_c(y, risk, tied_tol: float = 1e-8, chunk: int = 2048) -> float:
 def censoring_survival(y):
     """Kaplan-Meier estimate G of the censoring distribution.
 
-    Returns a function ``G(t)`` (right-continuous step). At tied times events are taken to occur
-    before censorings, as usual for inverse-probability-of-censoring weights.
+    Returns a function ``G(t, left=False)``: the right-continuous step ``G(t) = P(C > t)``, or
+    its left limit ``G(t-) = P(C >= t)`` with ``left=True``. At tied times events are taken to
+    occur before censorings, so patients with an event at ``u`` are not at risk of being
+    censored at ``u`` (as scikit-survival's ``CensoringDistributionEstimator``).
     """
     time, event = _time_event(y)
     cens = ~event
     uniq = np.unique(time[cens])
-    n_at_risk = np.array([(time >= u).sum() for u in uniq], dtype=float)
+    n_at_risk = np.array([(time >= u).sum() - (event & (time == u)).sum() for u in uniq],
+                         dtype=float)
     d = np.array([(cens & (time == u)).sum() for u in uniq], dtype=float)
     surv = np.cumprod(1 - d / n_at_risk)
 
-    def G(t) -> np.ndarray:
+    def G(t, left: bool = False) -> np.ndarray:
         t = np.asarray(t, dtype=float)
         if not len(uniq):  # nobody censored
             return np.ones_like(t)
-        k = np.searchsorted(uniq, t, side="right") - 1
+        k = np.searchsorted(uniq, t, side="left" if left else "right") - 1
         return np.where(k >= 0, surv[np.clip(k, 0, None)], 1.0)
 
     return G
+
+
+#: IPC weights ``1 / G`` above this (G below 5 %) make a metric rest on a few patients.
+MAX_IPCW = 20.0
+
+
+def _warn_weights(g: np.ndarray, metric: str) -> None:
+    """Warn when inverse-probability-of-censoring weights explode (G near 0)."""
+    g = g[np.isfinite(g)]
+    if len(g) and (g.min() <= 0 or 1 / g.min() > MAX_IPCW):
+        import warnings
+
+        from immunodig.errors import IPCWWeightWarning
+
+        warnings.warn(f"{metric}: censoring survival G falls to {g.min():.3g}, IPC weights up to "
+                      f"{1 / max(g.min(), 1e-300):.3g}; the estimate rests on a few late "
+                      "patients: choose a horizon tau inside the follow-up",
+                      IPCWWeightWarning, stacklevel=3)
 
 
 def uno_c(y, risk, tau: float | None = None, y_train=None, tied_tol: float = 1e-8,
@@ -179,14 +194,19 @@ def uno_c(y, risk, tau: float | None = None, y_train=None, tied_tol: float = 1e-
     """Uno's IPCW concordance index, truncated at ``tau``.
 
     Comparable pairs as in :func:`harrell_c` with ``t_i < tau``; each weighted by
-    ``G(t_i)^-2``. ``G`` is estimated on ``y_train`` (default: ``y`` itself).
+    ``G(t_i-)^-2``, the inverse squared probability of being still uncensored just before
+    ``t_i`` (``G`` estimated on ``y_train``, default ``y`` itself). ``tau=None`` uses all
+    events. Warns (:class:`immunodig.errors.IPCWWeightWarning`) when weights exceed
+    ``MAX_IPCW ** 2``.
     """
     time, event = _time_event(y)
     risk = np.asarray(risk, dtype=float)
     G = censoring_survival(y if y_train is None else y_train)
-    tau = np.max(time) + 1 if tau is None else tau
-    g = G(time)
-    ok = event & (time < tau) & (g > 0)
+    tau = np.inf if tau is None else tau
+    g = G(time, left=True)
+    ok = event & (time < tau)
+    _warn_weights(g[ok], "Uno's C")
+    ok &= g > 0
     idx = np.flatnonzero(ok)
     num = den = 0.0
     for s in range(0, len(idx), chunk):
@@ -206,8 +226,9 @@ def time_dependent_auc(y, risk, times, y_train=None) -> dict:
     risk = np.asarray(risk, dtype=float)
     G = censoring_survival(y if y_train is None else y_train)
     g = G(time)
-    aucs = []
     times = np.atleast_1d(np.asarray(times, dtype=float))
+    _warn_weights(g[event & (time <= times.max())], "time-dependent AUC")
+    aucs = []
     for t in times:
         case = event & (time <= t) & (g > 0)
         ctrl = time > t
@@ -251,8 +272,11 @@ def brier_scores(y, surv_prob, times, y_train=None) -> np.ndarray:
     G = censoring_survival(y if y_train is None else y_train)
     g_i = G(time)
     surv_prob = np.asarray(surv_prob, dtype=float)
+    times = np.asarray(times, dtype=float)
+    _warn_weights(np.concatenate([g_i[event & (time <= times.max())], G(times)]),
+                  "Brier score")
     out = []
-    for k, t in enumerate(np.asarray(times, dtype=float)):
+    for k, t in enumerate(times):
         s = surv_prob[:, k]
         had = event & (time <= t)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -267,3 +291,52 @@ def integrated_brier_score(y, surv_prob, times, y_train=None) -> float:
     times = np.asarray(times, dtype=float)
     bs = brier_scores(y, surv_prob, times, y_train)
     return float(np.trapezoid(bs, times) / (times[-1] - times[0]))
+
+
+def cox_calibration_slope(y, risk, n_iter: int = 50) -> float:
+    """Calibration slope of a risk score: the coefficient b of ``h(t) = h0(t) exp(b * risk)``.
+
+    Unpenalised one-covariate Cox fit (Breslow ties, Newton-Raphson). Ideal 1 for a linear
+    predictor (log relative hazard) applied to new patients; below 1 = predictions too
+    extreme (over-fitting). For risk scores on another scale (xgb-aft: minus log-time) only
+    its sign and size relative to other models are meaningful.
+    """
+    time, event = _time_event(y)
+    x = np.asarray(risk, dtype=float)
+    x = x - x.mean()
+    order = np.argsort(-time, kind="stable")  # decreasing time: risk sets are prefixes
+    t, e, x = time[order], event[order], x[order]
+    # risk set of row i: rows with time >= t_i, a prefix ending at the last row tied with i
+    block_end = np.searchsorted(-t, -t, side="right") - 1
+    b = 0.0
+    for _ in range(n_iter):
+        w = np.exp(b * x)
+        s0, s1, s2 = np.cumsum(w), np.cumsum(w * x), np.cumsum(w * x * x)
+        r0, r1, r2 = s0[block_end], s1[block_end], s2[block_end]
+        grad = np.sum(e * (x - r1 / r0))
+        info = np.sum(e * (r2 / r0 - (r1 / r0) ** 2))
+        if info <= 0:
+            return float("nan")
+        step = grad / info
+        b += step
+        if abs(step) < 1e-10:
+            break
+    return float(b)
+
+
+def observed_expected(y, cumulative_hazard) -> float:
+    """Calibration-in-the-large of a survival model: observed events / expected events, where
+    the expected count is the sum of each patient's predicted cumulative hazard ``H(T_i)`` at
+    their own follow-up time (ideal 1; above 1 = risks underestimated)."""
+    _, event = _time_event(y)
+    expected = float(np.sum(np.asarray(cumulative_hazard, dtype=float)))
+    return float(event.sum() / expected) if expected > 0 else float("nan")
+
+
+def rmst(y, horizon: float) -> float:
+    """Restricted mean survival time: area under the Kaplan-Meier curve from 0 to ``horizon``."""
+    time, event = _time_event(y)
+    jumps = np.unique(time[event & (time < horizon)])
+    steps = np.r_[0.0, jumps, horizon]
+    surv = np.r_[1.0, _km(time, event, jumps)]
+    return float(np.sum(surv * np.diff(steps)))

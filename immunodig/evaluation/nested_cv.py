@@ -13,10 +13,11 @@ same source population, not transportability to another hospital.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import ParameterGrid
 
@@ -64,8 +65,32 @@ class CVResult:
     oof_surv: np.ndarray | None = None
     notes: dict = field(default_factory=dict)
 
+    def patient_level(self) -> "CVResult":
+        """The same result with one row per patient (itself when ids are already unique).
+
+        A patient's out-of-fold prediction, survival curve and training-fold cut are the
+        **mean over its rows** (all its rows are tested in the same fold, so the fold and cut
+        are shared); its outcome is the same on every row (checked by
+        :func:`nested_cross_validate`). Every metric of :meth:`summary` is computed on this
+        view, so a patient with several slides counts once.
+        """
+        uniq, first, inverse = np.unique(self.ids, return_index=True, return_inverse=True)
+        if len(uniq) == len(self.ids):
+            return self
+        A = np.zeros((len(uniq), len(self.ids)))
+        A[inverse, np.arange(len(self.ids))] = 1.0
+        A /= A.sum(axis=1, keepdims=True)
+        surv = (None if self.oof_surv is None
+                else np.einsum("kn,rnt->rkt", A, self.oof_surv))
+        notes = {**self.notes, "n_rows": int(len(self.ids)),
+                 "row_aggregation": "mean of each patient's out-of-fold predictions"}
+        return replace(self, ids=uniq, y=self.y[first], oof=self.oof @ A.T,
+                       train_cut=self.train_cut @ A.T, fold_of=self.fold_of[:, first],
+                       oof_surv=surv, notes=notes)
+
     def summary(self, n_boot: int = 1000, seed: int = 0, horizons=None) -> dict:
-        """Metrics with 95 % CIs, as a JSON-ready dict.
+        """Metrics with 95 % CIs, as a JSON-ready dict, computed per patient
+        (:meth:`patient_level`: several rows of one patient count once).
 
         ``auc`` / ``c_index`` is the metric of the pooled out-of-fold predictions, averaged over
         repeats. ``auc_ci`` / ``c_index_ci`` is the corrected repeated-K-fold interval
@@ -83,6 +108,8 @@ class CVResult:
         horizons : sequence of float, optional
             Times for the time-dependent AUC (default: quartiles of observed event times).
         """
+        if len(np.unique(self.ids)) < len(self.ids):
+            return self.patient_level().summary(n_boot=n_boot, seed=seed, horizons=horizons)
         out: dict[str, Any] = {
             "validation": VALIDATION, "model": self.model, "task": self.task,
             "n": int(len(np.unique(self.ids))), "n_rows": int(len(self.ids)),
@@ -127,10 +154,62 @@ class CVResult:
             ibs = [M.integrated_brier_score(self.y, s, self.eval_times) for s in self.oof_surv]
             out["integrated_brier"] = float(np.mean(ibs))
             out["ibs_times"] = [float(self.eval_times[0]), float(self.eval_times[-1])]
-        from immunodig.evaluation.risk_groups import risk_group_summary
+        from immunodig.evaluation.risk_groups import risk_group_summary, risk_groups
 
         out["risk_groups"] = risk_group_summary(self)
+        out["calibration"] = {"slope": float(np.nanmean(
+            [M.cox_calibration_slope(self.y, p) for p in self.oof]))}
+        out["calibration_method"] = (
+            "slope: Cox regression of the outcome on the out-of-fold risk score, mean over "
+            "repeats (ideal 1 for a log relative hazard); at the horizon: mean predicted risk "
+            "1 - S(h) against observed 1 - Kaplan-Meier(h)")
+        if self.oof_surv is not None:
+            at = self._calibration_at_horizons(horizons)
+            out["calibration_at_horizons"] = at
+            mid = at[len(at) // 2]
+            if mid["curve"] is not None:
+                out["calibration"].update(horizon=mid["horizon"],
+                                          mean_predicted=mid["mean_predicted"],
+                                          observed_rate=mid["observed_rate"])
+                out["calibration_curve"] = mid["curve"]
+        groups = [risk_groups(self, r) for r in range(self.oof.shape[0])]
+        rm = {"horizons": [float(h) for h in horizons], "overall": [], "low_risk": [],
+              "high_risk": [], "difference_low_minus_high": []}
+        for h in horizons:
+            rm["overall"].append(M.rmst(self.y, h))
+            low = np.mean([M.rmst(self.y[~g], h) for g in groups if (~g).any()])
+            high = np.mean([M.rmst(self.y[g], h) for g in groups if g.any()])
+            rm["low_risk"].append(float(low))
+            rm["high_risk"].append(float(high))
+            rm["difference_low_minus_high"].append(float(low - high))
+        rm["method"] = ("Kaplan-Meier area up to each horizon; risk groups as in risk_groups, "
+                        "mean over repeats")
+        out["rmst"] = rm
         return out
+
+    def _calibration_at_horizons(self, horizons) -> list[dict]:
+        """Predicted risk by each horizon (mean over repeats of the out-of-fold S(h), linearly
+        interpolated on ``eval_times``) against 1 - Kaplan-Meier, overall and per quintile."""
+        from immunodig.evaluation.curves import survival_calibration_curve
+
+        grid = self.eval_times
+        rows = []
+        for h in horizons:
+            row = {"horizon": float(h), "mean_predicted": float("nan"),
+                   "observed_rate": float("nan"), "curve": None}
+            if not grid[0] <= h <= grid[-1]:
+                row["note"] = (f"horizon outside the stored survival grid "
+                               f"[{grid[0]:.3g}, {grid[-1]:.3g}]")
+                rows.append(row)
+                continue
+            s_h = np.array([[np.interp(h, grid, s) for s in rep] for rep in self.oof_surv])
+            s_mean = s_h.mean(axis=0)
+            row["mean_predicted"] = float(np.mean(1 - s_mean))
+            row["observed_rate"] = float(1 - M._km(self.y["time"], self.y["event"],
+                                                   np.array([h]))[0])
+            row["curve"] = survival_calibration_curve(self.y, s_mean, h).as_dict()
+            rows.append(row)
+        return rows
 
     def _corrected(self, name: str, metric) -> dict:
         """``<name>_ci``, ``<name>_fold_mean`` and ``<name>_ci_method`` of the corrected
@@ -253,6 +332,7 @@ def nested_cross_validate(X, y, ids, model: str = "logistic", *, n_splits: int =
                 "check": f"{int(bad.sum())} label(s) missing or not 0/1: drop unlabelled "
                          "patients first (evaluate_table does and counts them)"}])
         y = y.astype(int)
+    _check_one_outcome_per_patient(y, ids)
     grid = list(ParameterGrid(spec.param_grid if param_grid is None else param_grid))
     if "model__random_state" in build_pipeline(model).get_params():
         grid = [{**g, "model__random_state": seed} for g in grid]
@@ -291,6 +371,19 @@ def nested_cross_validate(X, y, ids, model: str = "logistic", *, n_splits: int =
                     fold_of=fold_of, best_params=best_params, splits_key=splits_key(ids, splits),
                     settings=settings, feature_names=[str(c) for c in X.columns],
                     eval_times=eval_times, oof_surv=oof_surv)
+
+
+def _check_one_outcome_per_patient(y: np.ndarray, ids: np.ndarray) -> None:
+    """Rows of one patient (e.g. slides) must carry the same outcome."""
+    cols = {"time": y["time"], "event": y["event"]} if y.dtype.names else {"label": y}
+    frame = pd.DataFrame({**cols, "id": ids})
+    varies = frame.groupby("id").nunique().gt(1)
+    bad = [c for c in cols if varies[c].any()]
+    if bad:
+        raise ValidationError("nested_cross_validate", [{
+            "row": None, "column": c,
+            "check": f"{int(varies[c].sum())} patient(s) with different outcomes on their rows; "
+                     "a patient has one outcome"} for c in bad])
 
 
 def _survival_curves(pipe, X, times) -> np.ndarray:

@@ -30,9 +30,10 @@ def permutation_test(X, y, ids, model: str, n_permutations: int = 100, seed: int
     uniq, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
 
     def score(target) -> float:
-        res = nested_cross_validate(X, target, ids, model, seed=seed, **cv_kwargs)
+        res = nested_cross_validate(X, target, ids, model, seed=seed,
+                                    **cv_kwargs).patient_level()
         metric = M.roc_auc if res.task == "classification" else M.harrell_c
-        return float(np.mean([metric(target, p) for p in res.oof]))
+        return float(np.mean([metric(res.y, p) for p in res.oof]))
 
     observed = score(y)
     rng = np.random.default_rng(seed)

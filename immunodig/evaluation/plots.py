@@ -1,4 +1,5 @@
-"""Figures of a CV summary: calibration plot and decision curve (each takes ``ax=``).
+"""Figures of a CV summary (each takes ``ax=`` and returns it): thin adapters from a summary
+dict to the drawing functions of :mod:`immunodig.report`, where every curve is drawn.
 
 The Kaplan-Meier plot of risk groups is :func:`immunodig.evaluation.plot_risk_groups`.
 """
@@ -7,33 +8,25 @@ from __future__ import annotations
 
 
 def plot_calibration(summary: dict, ax=None):
-    """Observed event rate against mean predicted risk per quantile bin; returns the Axes."""
-    import matplotlib.pyplot as plt
+    """Calibration curve of a summary: observed event rate (binary) or observed risk by the
+    horizon, ``1 - KM`` (survival), against mean predicted risk per quantile bin."""
+    from immunodig.evaluation.curves import CalibrationCurve
+    from immunodig.report.calibration import plot_calibration as draw
 
-    ax = plt.gca() if ax is None else ax
-    curve = summary["calibration_curve"]
+    curve = CalibrationCurve.from_dict(summary["calibration_curve"])
     cal = summary["calibration"]
-    ax.plot([0, 1], [0, 1], ls=":", c="grey", label="ideal")
-    ax.plot(curve["mean_predicted"], curve["observed"], "o-", label="out-of-fold")
-    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="mean predicted risk", ylabel="observed rate")
-    ax.set_title(f"calibration slope {cal['slope']:.2f}, intercept {cal['intercept']:.2f}\n"
-                 "internal validation (nested CV)", fontsize=9)
-    ax.legend(frameon=False)
-    return ax
+    if curve.horizon is None:
+        head = f"calibration slope {cal['slope']:.2f}, intercept {cal['intercept']:.2f}"
+    else:
+        head = (f"calibration slope {cal['slope']:.2f}; by t = {curve.horizon:.3g}: observed "
+                f"{cal['observed_rate']:.2f}, predicted {cal['mean_predicted']:.2f}")
+    return draw(curve, ax=ax, label="out-of-fold (95% CI)",
+                title=f"{head}\n{summary.get('validation', '')}")
 
 
 def plot_decision_curve(summary: dict, ax=None):
     """Net benefit of the model, treat-all and treat-none by threshold; returns the Axes."""
-    import matplotlib.pyplot as plt
+    from immunodig.report.decision import plot_decision_curve as draw
 
-    ax = plt.gca() if ax is None else ax
-    nb = summary["net_benefit"]
-    ax.plot(nb["threshold"], nb["model"], label="model")
-    ax.plot(nb["threshold"], nb["treat_all"], ls="--", label="treat all")
-    ax.plot(nb["threshold"], nb["treat_none"], ls=":", c="grey", label="treat none")
-    low = min(min(nb["model"]), 0.0)
-    ax.set(xlabel="threshold probability", ylabel="net benefit",
-           ylim=(low - 0.02, max(max(nb["model"]), max(nb["treat_all"])) + 0.02))
-    ax.set_title("decision curve, internal validation (nested CV)", fontsize=9)
-    ax.legend(frameon=False)
-    return ax
+    return draw(summary["net_benefit"], ax=ax,
+                title=f"decision curve, {summary.get('validation', '')}")

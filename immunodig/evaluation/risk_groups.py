@@ -59,37 +59,29 @@ def km_curves(result, repeat: int = 0) -> dict:
     Returns ``{"low": DataFrame, "high": DataFrame, "logrank_p": float}``; each frame has
     ``time, survival, ci_low, ci_high``.
     """
-    from lifelines import KaplanMeierFitter
+    import pandas as pd
 
-    high = risk_groups(result, repeat)
-    out = {}
-    for name, m in (("low", ~high), ("high", high)):
-        km = KaplanMeierFitter().fit(result.y["time"][m], result.y["event"][m])
-        ci = km.confidence_interval_survival_function_
-        df = km.survival_function_.reset_index()
-        df.columns = ["time", "survival"]
-        df["ci_low"] = ci.iloc[:, 0].to_numpy()
-        df["ci_high"] = ci.iloc[:, 1].to_numpy()
-        out[name] = df
-    out["logrank_p"] = logrank(result.y, high)["p"]
+    km = _km_result(result, repeat)
+    out = {g.name.split()[0]: pd.DataFrame({"time": g.time, "survival": g.survival,
+                                           "ci_low": g.ci_low, "ci_high": g.ci_high})
+           for g in km.groups}
+    out["logrank_p"] = logrank(result.y, risk_groups(result, repeat))["p"]
     return out
 
 
-def plot_risk_groups(result, repeat: int = 0, ax=None, time_unit: str = "months"):
-    """Draw the two Kaplan-Meier curves with the log-rank p; returns the Axes."""
-    import matplotlib.pyplot as plt
+def _km_result(result, repeat: int):
+    from immunodig.evaluation.curves import km_by_group
 
-    ax = plt.gca() if ax is None else ax
-    curves = km_curves(result, repeat)
-    for name, colour in (("low", "tab:blue"), ("high", "tab:red")):
-        df = curves[name]
-        ax.step(df["time"], df["survival"], where="post", color=colour,
-                label=f"{name} predicted risk")
-        ax.fill_between(df["time"], df["ci_low"], df["ci_high"], step="post", alpha=0.15,
-                        color=colour)
-    ax.set_xlabel(f"time ({time_unit})")
-    ax.set_ylabel("survival probability")
-    ax.set_title(f"out-of-fold risk groups, log-rank p = {curves['logrank_p']:.3g}\n"
-                 "internal validation (nested CV)", fontsize=9)
-    ax.legend(frameon=False)
-    return ax
+    high = risk_groups(result, repeat)
+    group = np.where(high, "high predicted risk", "low predicted risk")
+    return km_by_group(result.y["time"], result.y["event"], group,
+                       order=["low predicted risk", "high predicted risk"])
+
+
+def plot_risk_groups(result, repeat: int = 0, ax=None, time_unit: str = "months"):
+    """Draw the two Kaplan-Meier curves with at-risk counts and the log-rank p (drawn by
+    :func:`immunodig.report.km.plot_km`); returns the Axes."""
+    from immunodig.report.km import plot_km
+
+    return plot_km(_km_result(result, repeat), ax=ax, time_unit=time_unit,
+                   title="out-of-fold risk groups, internal validation (nested CV)")

@@ -115,12 +115,13 @@ def prepare_table(df: pd.DataFrame, id_col: str, outcome: Outcome,
 def evaluate_table(df: pd.DataFrame, id_col: str, outcome: Outcome, model: str,
                    covariates: list[str] | None = None, *, n_splits: int = 5,
                    n_repeats: int = 5, seed: int = 0, n_boot: int = 1000,
-                   permutations: int = 0, source: str = "table",
+                   permutations: int = 0, source: str = "table", horizons=None,
                    **cv_kwargs) -> tuple[dict, CVResult]:
     """Run nested CV of ``model`` on a table and return (JSON-ready summary, CVResult).
 
     ``permutations > 0`` adds a permutation test of "no signal" (each permutation reruns the
     nested CV with one repeat; see :func:`immunodig.evaluation.permutation_test`).
+    ``horizons`` are the survival times of the time-dependent AUC, calibration and RMST.
     """
     spec = get_model(model)
     if (spec.task == "classification") != (outcome.label is not None):
@@ -132,7 +133,7 @@ def evaluate_table(df: pd.DataFrame, id_col: str, outcome: Outcome, model: str,
     result = nested_cross_validate(X, y, ids, model, n_splits=n_splits, n_repeats=n_repeats,
                                    seed=seed, **cv_kwargs)
     result.notes.update(notes)
-    summary = result.summary(n_boot=n_boot, seed=seed)
+    summary = result.summary(n_boot=n_boot, seed=seed, horizons=horizons)
     if permutations:
         from immunodig.evaluation.permutation import permutation_test
 

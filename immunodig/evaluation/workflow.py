@@ -59,12 +59,16 @@ def evaluate_store(store_path, outcome: str, features, model: str, *, n_splits: 
 
 
 def fit_store(store_path, outcome: str, features, model: str, out: str | Path, *,
-              seed: int = 0, record: bool = True) -> dict:
-    """Fit a model on all patients of the store, save it with metadata, record the fit."""
+              seed: int = 0, record: bool = True, on_sample_size=None) -> dict:
+    """Fit a model on all patients of the store, save it with metadata, record the fit
+    (``sample_size``, ``on_sample_size`` and, for ``cox``, the inference fit as in
+    :func:`fit_table`; where it is impossible -- no complete rows, no convergence -- the
+    reason is in ``inference["error"]``)."""
     _check_task(model, outcome)
     matrix = model_matrix(store_path, features, outcome)
     X, y, ids, notes = prepare_table(matrix.to_pandas(), "patient_id", store_outcome(outcome),
                                      feature_columns(matrix), "model matrix")
+    plan = _sample_size(X, y, ids, model, None, on_sample_size)
     pipe, params = fit_final_model(X, y, ids, model, seed=seed)
     feature_set = features if isinstance(features, str) else ",".join(features)
     data_sha = frame_sha256(matrix)
@@ -74,7 +78,17 @@ def fit_store(store_path, outcome: str, features, model: str, out: str | Path, *
                        for k, v in params.items()},
             "n_patients": int(len(np.unique(ids))),
             "n_events": int((y["event"] if y.dtype.names else y).sum()),
-            "data_sha256": data_sha, "seed": seed, **notes}
+            "data_sha256": data_sha, "seed": seed, "sample_size": plan, **notes}
+    if model == "cox":
+        from lifelines.exceptions import ConvergenceError
+
+        from immunodig.errors import ValidationError
+
+        try:
+            meta.update(_cox_inference_meta(X, y, ids, source="model matrix"))
+        except (ValidationError, ConvergenceError) as exc:  # e.g. no complete rows
+            meta["inference"] = {"error": f"unpenalised inference fit not possible: "
+                                          f"{str(exc).splitlines()[-1].strip()}"}
     path = save_model(pipe, out, meta)
     meta["model_file"] = str(path)
     if record:
@@ -84,6 +98,78 @@ def fit_store(store_path, outcome: str, features, model: str, out: str | Path, *
             settings={"seed": seed, "params": meta["params"]},
             summary={**meta, "n": meta["n_patients"], "validation": "none (fitted model)"},
             data_sha256=data_sha, model_file=str(path), model_sha256=file_sha256(path))
+    return meta
+
+
+def _cox_inference_meta(X, y, ids, **options) -> dict:
+    """``hazard_ratios``, ``ph_test`` and ``inference`` of the unpenalised Cox fit."""
+    from immunodig.evaluation.inference import cox_inference
+
+    inf = cox_inference(X, y, ids, **options)
+    return {"hazard_ratios": inf.pop("hazard_ratios"), "ph_test": inf.pop("ph_test"),
+            "inference": {**inf, "note": (
+                "hazard_ratios and ph_test come from this unpenalised fit; the saved "
+                "prediction model is penalised (per-SD, shrunk): its coefficients are not "
+                "inference")}}
+
+
+def _sample_size(X, y, ids, model: str, r2_cs, on_sample_size) -> dict:
+    import warnings
+
+    from immunodig.errors import SampleSizeWarning
+    from immunodig.evaluation.sample_size import fit_sample_size
+
+    plan = fit_sample_size(X, y, ids, model, r2_cs)
+    if on_sample_size is not None:
+        on_sample_size(plan)
+    if plan.get("warning"):
+        warnings.warn(plan["warning"], SampleSizeWarning, stacklevel=3)
+    return plan
+
+
+def patient_events(y, ids) -> int:
+    """Number of patients with an event (or a positive label); rows of one patient count once."""
+    y = np.asarray(y)
+    flag = (y["event"] if y.dtype.names else y).astype(bool)
+    return int(pd.Series(flag).groupby(np.asarray(ids).astype(str)).max().sum())
+
+
+def fit_table(df: pd.DataFrame, id_col: str, outcome: Outcome, model: str, out: str | Path,
+              covariates: list[str] | None = None, *, seed: int = 0,
+              reference: dict | None = None, categorical: list[str] | None = None,
+              per_sd: bool = False, source: str = "table", r2_cs: float | None = None,
+              on_sample_size=None) -> dict:
+    """Fit a model on every patient of a table, save it, and return its metadata.
+
+    For ``cox`` the metadata also hold the unpenalised inference fit
+    (:func:`immunodig.evaluation.inference.cox_inference`): ``hazard_ratios``, ``ph_test`` and
+    ``inference`` (sample used, method). The saved model is the penalised prediction pipeline.
+    ``sample_size`` holds Riley's criteria (:func:`immunodig.evaluation.sample_size.
+    fit_sample_size`, anticipated Cox-Snell R² ``r2_cs``); ``on_sample_size(dict)`` is called
+    with them before fitting (the CLI prints them) and a :class:`SampleSizeWarning` is issued
+    when the patients do not meet them.
+    """
+    spec = get_model(model)
+    if (spec.task == "classification") != (outcome.label is not None):
+        raise ConfigError(f"model {model!r} is a {spec.task} model: give "
+                          + ("--label" if spec.task == "classification"
+                             else "--time and --event"))
+    X, y, ids, notes = prepare_table(df, id_col, outcome, covariates, source)
+    plan = _sample_size(X, y, ids, model, r2_cs, on_sample_size)
+    pipe, params = fit_final_model(X, y, ids, model, seed=seed)
+    meta = {"model": model, "task": spec.task, "source": source, "id_column": id_col,
+            "outcome_columns": {"label": outcome.label, "time": outcome.time,
+                                "event": outcome.event},
+            "features": [str(c) for c in X.columns],
+            "params": {k: (v.item() if isinstance(v, np.generic) else v)
+                       for k, v in params.items()},
+            "n_patients": int(len(np.unique(ids))), "n_rows": int(len(ids)),
+            "n_events": patient_events(y, ids), "seed": seed, "sample_size": plan, **notes}
+    if model == "cox":
+        meta.update(_cox_inference_meta(X, y, ids, reference=reference,
+                                        categorical=categorical, per_sd=per_sd, source=source))
+    path = save_model(pipe, out, meta)
+    meta["model_file"] = str(path)
     return meta
 
 
@@ -147,4 +233,44 @@ def compare_store(store_path, outcome: str, model: str,
     out, _ = compare_feature_sets(X, y, ids, sets, model, reference, n_boot=n_boot, seed=seed,
                                   n_splits=n_splits, n_repeats=n_repeats, **cv_kwargs)
     out.update(outcome=outcome, skipped=skipped, **notes)
+    return out
+
+
+def parse_feature_sets(items: list[str]) -> dict[str, list[str]]:
+    """``["clinical=age,sex", "morphology=til,area", "combined=clinical,morphology"]`` ->
+    name -> columns; a token naming an earlier set stands for its columns."""
+    sets: dict[str, list[str]] = {}
+    for item in items:
+        name, sep, cols = item.partition("=")
+        if not sep or not name.strip() or not cols.strip():
+            raise ConfigError(f"feature set must be NAME=COL1,COL2,..., got {item!r}")
+        expanded: list[str] = []
+        for tok in (c.strip() for c in cols.split(",") if c.strip()):
+            expanded.extend(sets.get(tok, [tok]))
+        sets[name.strip()] = list(dict.fromkeys(expanded))
+    if len(sets) < 2:
+        raise ConfigError("give at least two feature sets to compare")
+    return sets
+
+
+def compare_table(df: pd.DataFrame, id_col: str, outcome: Outcome, model: str,
+                  feature_sets: dict[str, list[str]], reference: str | None = None, *,
+                  n_splits: int = 5, n_repeats: int = 5, seed: int = 0, n_boot: int = 1000,
+                  source: str = "table", **cv_kwargs) -> dict:
+    """Feature sets of a table compared on identical splits (see
+    :func:`immunodig.evaluation.compare_feature_sets`): per-set metric with CIs, paired
+    differences from ``reference`` with the corrected resampled t-test."""
+    from immunodig.evaluation.compare import compare_feature_sets
+
+    spec = get_model(model)
+    if (spec.task == "classification") != (outcome.label is not None):
+        raise ConfigError(f"model {model!r} is a {spec.task} model: give "
+                          + ("--label" if spec.task == "classification"
+                             else "--time and --event"))
+    columns = list(dict.fromkeys(c for cols in feature_sets.values() for c in cols))
+    X, y, ids, notes = prepare_table(df, id_col, outcome, columns, source)
+    out, _ = compare_feature_sets(X, y, ids, feature_sets, model, reference, n_boot=n_boot,
+                                  seed=seed, n_splits=n_splits, n_repeats=n_repeats,
+                                  **cv_kwargs)
+    out.update(source=source, **notes)
     return out

@@ -89,13 +89,35 @@ def _step(x_at: np.ndarray, steps_x: np.ndarray, steps_y: np.ndarray) -> np.ndar
     return np.where(idx >= 0, steps_y[np.clip(idx, 0, None)], 0.0)
 
 
+def _independent_columns(X: pd.DataFrame, tol: float = 1e-8) -> list:
+    """Columns of ``X`` in order, skipping any in the span of a constant and the earlier ones."""
+    basis = np.ones((len(X), 1)) / np.sqrt(len(X))
+    kept = []
+    for c in X.columns:
+        v = X[c].to_numpy(float)
+        v = v / max(np.linalg.norm(v), 1e-300)
+        residual = v - basis @ (basis.T @ v)
+        norm = np.linalg.norm(residual)
+        if norm > tol:
+            basis = np.column_stack([basis, residual / norm])
+            kept.append(c)
+    return kept
+
+
 class CoxPHSurvival(BaseEstimator):
     """Penalised Cox proportional-hazards model: a thin wrapper around lifelines' CoxPHFitter.
 
     The lifelines fitter stays available as ``lifelines_`` (summary, plots, assumption checks);
     this class only adds the scikit-learn calling convention used by the evaluation code.
     Columns with zero variance in the training data are dropped (coefficient 0) because a
-    one-hot level absent from a CV fold would otherwise stop the fit.
+    one-hot level absent from a CV fold would otherwise stop the fit. Without a penalty
+    (``penalizer=0``) columns that are linear combinations of earlier ones (the last one-hot
+    level of a category, which with the others sums to the baseline) are dropped too.
+
+    This is the *prediction* model. Its hazard ratios (:meth:`hazard_ratios`) are per SD,
+    penalised and one per category level: descriptive only. For inference (reference-coded,
+    per-unit, unpenalised, with the proportional-hazards test) use
+    :func:`immunodig.evaluation.inference.cox_inference`.
 
     Parameters
     ----------
@@ -121,7 +143,8 @@ class CoxPHSurvival(BaseEstimator):
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.n_features_in_ = X.shape[1]
         std = X.std(axis=0, ddof=0).to_numpy()
-        self.kept_columns_ = list(X.columns[std > 0])
+        kept = list(X.columns[std > 0])
+        self.kept_columns_ = (_independent_columns(X[kept]) if self.penalizer == 0 else kept)
         df = X[self.kept_columns_].copy()
         df["__time"] = time
         df["__event"] = event.astype(int)
@@ -154,10 +177,12 @@ class CoxPHSurvival(BaseEstimator):
         return sf.to_numpy(float).T
 
     def hazard_ratios(self) -> pd.DataFrame:
-        """Hazard ratio per standardised feature with its (1 - alpha) interval.
+        """Hazard ratio per model column (standardised feature, one-hot level, missing
+        indicator) with its (1 - alpha) interval.
 
-        With a penalty the intervals come from the penalised information matrix: they are
-        approximate and narrower than unpenalised ones; read them as descriptive.
+        With a penalty the ratios are shrunk and the intervals come from the penalised
+        information matrix: they are **not inference**, read them as descriptive. Reported
+        hazard ratios come from :func:`immunodig.evaluation.inference.cox_inference`.
         """
         check_is_fitted(self, "lifelines_")
         s = self.lifelines_.summary

@@ -20,7 +20,8 @@ def runner():
 
 def test_evaluate_table_label_csv_json_contract(tmp_path, runner):
     X, y, ids = synth.classification(n=90, signal=2.0, seed=11)
-    df = X.assign(pid=np.repeat(ids[:45], 2), resistant=y)  # two rows per patient
+    # two rows (slides) per patient, one outcome per patient
+    df = X.assign(pid=np.repeat(ids[:45], 2), resistant=np.repeat(np.asarray(y)[::2], 2))
     path = tmp_path / "m.csv"
     df.to_csv(path, index=False)
     out = tmp_path / "r.json"

@@ -101,3 +101,48 @@ def test_survival_metrics_without_censoring_match_sksurv():
     assert M.uno_c(y, risk) == pytest.approx(M.harrell_c(y, risk))
     ref = sksurv_metrics.cumulative_dynamic_auc(y, y, risk, [5.0, 10.0])[0]
     np.testing.assert_allclose(M.time_dependent_auc(y, risk, [5.0, 10.0])["auc"], ref, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def rossi(shared_data):
+    path = shared_data / "lifelines-datasets" / "rossi.csv"
+    if not path.is_file():
+        pytest.skip(f"{path} missing")
+    df = pd.read_csv(path)
+    y = survival_target(df.week, df.arrest)
+    X = df.drop(columns=["week", "arrest"])
+    return y, CoxPHSurvival(penalizer=0.0).fit(X, y).predict(X)
+
+
+def test_uno_c_without_tau_weights_events_by_g_just_before_them(rossi):
+    """rossi: 318 censored and 4 arrests at week 52, the last time. An arrest at 52 was observable
+    because the patient was uncensored just before 52: weight G(52-)^-2. scikit-survival uses
+    G(52) = 0 and refuses; moving the censorings just after the events makes G(t) = G(t-) at
+    every event, so its estimate is then the reference."""
+    y, risk = rossi
+    with pytest.raises(ValueError, match="censoring survival function is zero"):
+        sksurv_metrics.concordance_index_ipcw(y, y, risk)
+    shifted = y.copy()
+    shifted["time"] = np.where(y["event"], y["time"], y["time"] + 1e-6)
+    ref = sksurv_metrics.concordance_index_ipcw(shifted, shifted, risk)[0]
+    assert M.uno_c(y, risk) == pytest.approx(ref, abs=1e-9)
+    assert M.uno_c(y, risk) == pytest.approx(0.6403, abs=1e-4)  # was 0.528 with G(52) > 0
+
+
+def test_ipcw_metrics_warn_when_weights_explode():
+    from immunodig.errors import IPCWWeightWarning
+
+    rng = np.random.default_rng(1)
+    t = np.concatenate([rng.uniform(0, 10, 95), [11.0, 11.5, 12.0, 12.5, 13.0]])
+    e = np.concatenate([rng.random(95) < 0.1, [True, False, True, False, True]])
+    y = survival_target(t, e)  # almost everybody censored before the last events
+    risk = rng.normal(size=100)
+    with pytest.warns(IPCWWeightWarning, match="Uno's C"):
+        M.uno_c(y, risk)
+    with pytest.warns(IPCWWeightWarning, match="time-dependent AUC"):
+        M.time_dependent_auc(y, risk, [12.5])
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", IPCWWeightWarning)
+        M.uno_c(y, risk, tau=5.0)  # inside the follow-up: no warning

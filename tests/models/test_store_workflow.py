@@ -48,6 +48,13 @@ def test_fit_then_predict_store_and_table(store_path, tmp_path):
                                    "--out", str(model_file)])
     assert res.exit_code == 0, res.output
     assert model_file.is_file()
+    assert "sample size (Riley)" in res.output
+    from immunodig.models.persistence import load_model
+
+    meta = load_model(model_file)[1]
+    assert meta["sample_size"]["n"] == N_PATIENTS
+    # the unpenalised inference fit, or the reason it is impossible on these columns
+    assert ("hazard_ratios" in meta) != ("error" in meta["inference"])
     pred_csv = tmp_path / "p.csv"
     res = CliRunner().invoke(app, ["predict", "--model", str(model_file), "--store",
                                    str(store_path), "--out", str(pred_csv)])

@@ -11,6 +11,10 @@ from immunodig.report import (calibration_curve_ci, km_by_group, mean_abs_shap, 
                               plot_feature_distribution, plot_feature_set_comparison,
                               plot_hazard_ratios, plot_importance, plot_km, plot_roc, roc_curve_ci)
 from immunodig.report.calibration import wilson_interval
+from immunodig.evaluation.curves import survival_calibration_curve
+from immunodig.evaluation.metrics import net_benefit
+from immunodig.models import survival_target
+from immunodig.report.decision import plot_decision_curve
 from immunodig.report.distributions import group_summary, resistance_label
 
 
@@ -113,7 +117,30 @@ def _draw_all(ax_factory, binary):
         lambda ax: plot_hazard_ratios(hr, ax=ax),
         lambda ax: plot_importance(imp, ax=ax),
         lambda ax: plot_feature_set_comparison(comp, ax=ax),
+        lambda ax: plot_decision_curve(net_benefit(y, p), ax=ax),
+        lambda ax: plot_calibration(_survival_curve(), ax=ax),
     ]
+
+
+def _survival_curve():
+    rng = np.random.default_rng(1)
+    t = rng.exponential(10, 60)
+    y = survival_target(np.minimum(t, 15), t < 15)
+    return survival_calibration_curve(y, np.exp(-rng.uniform(0.2, 1.0, 60)), horizon=8.0)
+
+
+def test_survival_calibration_is_labelled_by_its_horizon(ax):
+    curve = _survival_curve()
+    assert plot_calibration(curve, ax=ax) is ax
+    assert ax.get_xlabel() == "predicted risk by t = 8" and "Kaplan-Meier" in ax.get_ylabel()
+
+
+def test_report_reexports_the_curves_computed_in_evaluation():
+    from immunodig.evaluation import curves
+    from immunodig.report import calibration, km
+
+    assert calibration.calibration_curve_ci is curves.calibration_curve_ci
+    assert km.km_by_group is curves.km_by_group
 
 
 def test_every_plot_draws_on_the_given_axes(binary):
