@@ -124,10 +124,13 @@ def check_files(folder: Path, manifest: dict[str, Any],
                                 "rewritten); rerun this slide")
 
 
-def is_complete(folder: Path, run_id: str) -> bool:
-    """True when ``folder`` holds a valid, complete result of ``run_id`` (hashes checked)."""
+def is_complete(folder: Path, run_id: str, result_key: str | None = None) -> bool:
+    """True when ``folder`` holds a valid, complete result of ``run_id`` (hashes checked) and,
+    when given, of the per-slide ``result_key`` (:func:`immunodig.pipeline.slide_job.result_key`)."""
     manifest = read_manifest(folder)
     if manifest is None or manifest.get("run_id") != run_id:
+        return False
+    if result_key is not None and manifest.get("result_key") != result_key:
         return False
     try:
         check_files(folder, manifest, required=())

@@ -17,7 +17,8 @@ from immunodig.config import BuildConfig
 from immunodig.errors import ConfigError, ModelFileError
 from immunodig.pipeline.discovery import discover_slides, make_jobs, read_slide_manifest
 from immunodig.pipeline.slide_qc import qc_rules
-from immunodig.pipeline.slide_job import RunContext, SlideJob, SlideOutcome, run_slide_job
+from immunodig.pipeline.slide_job import (RunContext, SlideJob, SlideOutcome, result_key,
+                                          run_slide_job)
 from immunodig.progress import progress
 from immunodig.provenance import file_sha256, run_key
 
@@ -66,6 +67,27 @@ def model_hashes(cfg: BuildConfig) -> dict[str, str]:
             for role, path in files.items()}
 
 
+def check_tissue_model_fits(cfg: BuildConfig) -> None:
+    """Refuse, before any slide is opened, a tile grid the tissue model was not made for.
+
+    Raises
+    ------
+    ConfigError
+        ``target_mpp x tile_size_px`` differs from the model's tile edge in µm.
+    """
+    from immunodig.tissue import load_tissue_classifier
+    from immunodig.tissue.inference import TILE_SIZE_TOLERANCE
+
+    clf = load_tissue_classifier(cfg.tissue_model)
+    model_um = clf.tile_size_px * clf.input_mpp
+    if abs(cfg.tile_size_um - model_um) > TILE_SIZE_TOLERANCE * model_um:
+        raise ConfigError(
+            f"tile grid {cfg.tile_size_px} px at {cfg.target_mpp} µm/px ({cfg.tile_size_um:.1f} µm) "
+            f"does not fit the tissue model {Path(clf.path).name} ({clf.tile_size_px} px at "
+            f"{clf.input_mpp} µm/px = {model_um:.1f} µm); use --tile-size {clf.tile_size_px} "
+            f"--target-mpp {clf.input_mpp}; nothing was run")
+
+
 def build_features(
     inputs: list[str | Path],
     store_path: str | Path,
@@ -109,9 +131,8 @@ def build_features(
     -------
     BuildSummary
     """
-    from immunodig.store import Store
-
     from immunodig.compute import EXECUTORS
+    from immunodig.store.writer_lock import WriterLock
 
     if executor not in EXECUTORS:
         raise ConfigError(f"unknown executor {executor!r}; use one of {list(EXECUTORS)}")
@@ -124,9 +145,22 @@ def build_features(
     work = Path(work_dir) if work_dir else sf.default_work_dir(store_path)
     work.mkdir(parents=True, exist_ok=True)
     hashes = model_hashes(cfg)
+    check_tissue_model_fits(cfg)
     run_id = run_key(cfg.config_hash(), hashes)
-    # Record the run first: fails fast if another process holds the store.
+    # The writer lock is held for the whole build: a second build or an import is refused at
+    # once, and a run still 'running' now was interrupted (its driver was killed).
+    with WriterLock(store_path, "build-features"):
+        return _run_build(jobs, store_path, cfg, work, hashes, run_id, workers, executor, slurm,
+                          show_progress)
+
+
+def _run_build(jobs: list[SlideJob], store_path: Path, cfg: BuildConfig, work: Path,
+               hashes: dict[str, str], run_id: str, workers: int, executor: str,
+               slurm: SlurmOptions | None, show_progress: bool) -> BuildSummary:
+    from immunodig.store import Store
+
     with Store.open(store_path) as store:
+        store.mark_interrupted_runs()
         store.record_run(run_id=run_id, code_version=__version__, config=cfg.to_dict(),
                          config_hash=cfg.config_hash(), model_hashes=hashes)
     ctx = RunContext(cfg, str(work), run_id, hashes,
@@ -196,7 +230,7 @@ def skip_if_complete(job: SlideJob, ctx: RunContext) -> SlideOutcome | None:
     try:
         with Slide(job.path, mpp=ctx.cfg.mpp_override) as slide:
             folder = sf.slide_dir(ctx.work_dir, slide.fingerprint)
-            if sf.is_complete(folder, ctx.run_id):
+            if sf.is_complete(folder, ctx.run_id, result_key(job, ctx)):
                 return SlideOutcome(job.path, "skipped", slide.fingerprint, str(folder))
     except ImmunodigError:
         pass

@@ -67,6 +67,22 @@ class RunContext:
     tile_loader_workers: int = 0
 
 
+def result_key(job: SlideJob, ctx: RunContext) -> str:
+    """Key of one slide's result: the run key plus every per-slide input that changes results
+    (stain, patient link, ``--mpp``, the H&E folder an IHC slide registers onto).
+
+    A folder is reused only when its manifest carries the same key, so correcting ``--mpp`` or
+    a manifest row recomputes the slide instead of keeping a stale result.
+    """
+    import hashlib
+    import json
+
+    ref = Path(job.reference_folder).name if job.reference_folder else None
+    data = {"run_id": ctx.run_id, "stain": job.stain, "patient_id": job.patient_id,
+            "mpp_override": ctx.cfg.mpp_override, "reference_slide": ref}
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -82,7 +98,7 @@ def run_slide_job(job: SlideJob, ctx: RunContext) -> SlideOutcome:
         with Slide(job.path, mpp=ctx.cfg.mpp_override) as slide:
             slide_id = slide.fingerprint
             folder = sf.slide_dir(ctx.work_dir, slide_id)
-            if sf.is_complete(folder, ctx.run_id):
+            if sf.is_complete(folder, ctx.run_id, result_key(job, ctx)):
                 return SlideOutcome(job.path, "skipped", slide_id, str(folder),
                                     seconds=time.monotonic() - t0)
             flags = _process(slide, job, ctx, folder)
@@ -174,6 +190,7 @@ def _process(slide, job: SlideJob, ctx: RunContext, folder: Path) -> tuple[str, 
     write_json_atomic(folder / sf.MANIFEST_JSON, {
         "slide_id": slide.fingerprint,
         "run_id": ctx.run_id,
+        "result_key": result_key(job, ctx),
         "code_version": __version__,
         "config": cfg.to_dict(),
         "config_hash": cfg.config_hash(),

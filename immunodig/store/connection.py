@@ -18,6 +18,7 @@ from typing import Any
 
 from immunodig.errors import QueryError, StoreError, StoreLockedError
 from immunodig.store import catalog_sync, ingest, migrations
+from immunodig.store.writer_lock import WriterLock
 
 #: DuckDB settings of every read-only connection.
 READ_ONLY_CONFIG: dict[str, Any] = {
@@ -56,6 +57,8 @@ class Store:
         self.read_only = read_only
 
     # -- opening and closing -------------------------------------------------------------------
+    _writer: WriterLock | None = None
+
     @classmethod
     def open(cls, path: str | Path, read_only: bool = False) -> "Store":
         """Open (and, read-write, create and migrate) the store at ``path``.
@@ -101,16 +104,15 @@ class Store:
                     f"store is locked: {path} is already open for writing in this process"
                 )
             path.parent.mkdir(parents=True, exist_ok=True)
+            writer = WriterLock(path, "a read-write connection").acquire()
             try:
-                con = duckdb.connect(str(path))
-            except duckdb.IOException as exc:
-                if "lock" in str(exc).lower():
-                    raise _locked_error(path, exc) from exc
-                raise StoreError(f"{path} is not a writable DuckDB store: {exc}") from exc
-            except duckdb.Error as exc:
-                raise StoreError(f"{path} could not be opened: {exc}") from exc
+                con = _connect_writer(path)
+            except BaseException:
+                writer.release()
+                raise
             _WRITERS.add(path)
         store = cls(con, path, read_only=False)
+        store._writer = writer
         try:
             migrations.apply_migrations(con)
             con.execute("begin transaction")
@@ -130,6 +132,7 @@ class Store:
         if not self.read_only:
             with _WRITERS_LOCK:
                 _WRITERS.discard(self.path)
+            self._writer.release()
 
     def __enter__(self) -> "Store":
         return self
@@ -246,6 +249,21 @@ class Store:
                 "started_at": started_at or datetime.now(timezone.utc).isoformat(), "finished_at": None,
             }, status="running")
 
+    def mark_interrupted_runs(self) -> int:
+        """Mark runs still ``running`` as ``interrupted``, with the number of slides they finished.
+
+        Call only while holding the store's writer lock for a new build (no other build is then
+        alive, so a ``running`` run is one whose driver was killed). Returns how many were marked.
+        """
+        self._require_writable()
+        with self.transaction() as con:
+            marked = con.execute("""
+                update runs set status = 'interrupted',
+                    n_slides_finished = (select count(*) from slide_status s
+                                         where s.run_id = runs.run_id and s.status = 'done')
+                where status = 'running' returning run_id""").fetchall()
+        return len(marked)
+
     def finish_run(self, run_id: str, status: str = "done") -> None:
         """Mark a run ``done``, ``partial`` (some slides failed) or ``failed``, now."""
         self._require_writable()
@@ -259,3 +277,29 @@ class Store:
             ).fetchall()
         if not updated:
             raise StoreError(f"run {run_id} is not recorded in {self.path.name}")
+
+
+#: How long a writer holding the writer lock waits for read-only connections (other processes'
+#: queries) to close before giving up, in seconds.
+READER_WAIT_S = 120.0
+
+
+def _connect_writer(path: Path):
+    """Open DuckDB read-write. The caller holds the writer lock, so a DuckDB lock conflict can
+    only be a reader (a query, a DBeaver session): wait for it instead of failing the writer."""
+    import time
+
+    import duckdb
+
+    deadline = time.monotonic() + READER_WAIT_S
+    while True:
+        try:
+            return duckdb.connect(str(path))
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise StoreError(f"{path} is not a writable DuckDB store: {exc}") from exc
+            if time.monotonic() > deadline:
+                raise _locked_error(path, exc) from exc
+            time.sleep(0.25)
+        except duckdb.Error as exc:
+            raise StoreError(f"{path} could not be opened: {exc}") from exc

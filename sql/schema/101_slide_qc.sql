@@ -18,3 +18,26 @@ create table slide_flags (
     reason    varchar not null,
     primary key (slide_id, run_id, flag)
 );
+
+-- A run whose driver was killed stays 'running'; the next build of the store (which holds the
+-- store's writer lock, so no other build is alive) marks it 'interrupted' and counts the slides
+-- it had finished. DuckDB cannot alter a check constraint: the table is rebuilt.
+create table runs_v101 (
+    run_id             varchar primary key,
+    code_version       varchar,
+    config_json        varchar,
+    config_hash        varchar,
+    model_hashes_json  varchar,
+    started_at         timestamp,
+    finished_at        timestamp,
+    status             varchar not null default 'running'
+        check (status in ('running', 'done', 'partial', 'failed', 'interrupted')),
+    n_slides_finished  integer
+);
+insert into runs_v101 (run_id, code_version, config_json, config_hash, model_hashes_json,
+                       started_at, finished_at, status)
+select run_id, code_version, config_json, config_hash, model_hashes_json, started_at,
+       finished_at, status
+from runs;
+drop table runs;
+alter table runs_v101 rename to runs;
