@@ -15,7 +15,8 @@ from immunodig import __version__
 from immunodig import slide_folder as sf
 from immunodig.config import BuildConfig
 from immunodig.errors import ConfigError, ModelFileError
-from immunodig.pipeline.discovery import discover_slides, make_jobs, read_slide_manifest
+from immunodig.pipeline.discovery import (discover_slides, make_jobs, read_slide_manifest,
+                                          refuse_duplicate_content)
 from immunodig.pipeline.slide_qc import qc_rules
 from immunodig.pipeline.slide_job import (RunContext, SlideJob, SlideOutcome, result_key,
                                           run_slide_job)
@@ -142,6 +143,7 @@ def build_features(
     # Inputs are checked before anything is recorded, so bad input leaves the store untouched.
     links = read_slide_manifest(manifest, pseudonym_key) if manifest else None
     jobs = make_jobs(discover_slides(inputs), links, str(manifest))
+    refuse_duplicate_content(jobs, cfg.mpp_override)
     work = Path(work_dir) if work_dir else sf.default_work_dir(store_path)
     work.mkdir(parents=True, exist_ok=True)
     hashes = model_hashes(cfg)

@@ -165,3 +165,37 @@ def make_jobs(paths: list[Path], manifest: list[ManifestRow] | None,
     if problems:
         raise ValidationError(source, problems)
     return [SlideJob(str(p), rows[0].patient_id, rows[0].stain) for p, rows in row_of.items()]
+
+
+def refuse_duplicate_content(jobs: list[SlideJob], mpp: float | None = None) -> None:
+    """Refuse two slide files with the same content (the same slide fingerprint).
+
+    A slide's content can belong to one patient only, and two jobs of one slide would write one
+    result folder. Files that cannot be opened are left to their job to report.
+
+    Raises
+    ------
+    ValidationError
+        One problem per duplicate, naming both files and both (pseudonymous) patients.
+    """
+    from immunodig.errors import ImmunodigError
+    from immunodig.slides import Slide
+
+    first: dict[str, SlideJob] = {}
+    problems: list[dict] = []
+    for job in jobs:
+        try:
+            with Slide(job.path, mpp=mpp) as slide:
+                fingerprint = slide.fingerprint
+        except ImmunodigError:
+            continue
+        if fingerprint in first:
+            other = first[fingerprint]
+            problems.append({"row": None, "column": "file", "check": (
+                f"{Path(other.path).name} (patient {other.patient_id}) and {Path(job.path).name} "
+                f"(patient {job.patient_id}) hold the same slide {fingerprint}; a slide belongs "
+                "to one patient: remove one file or correct the manifest")})
+        else:
+            first[fingerprint] = job
+    if problems:
+        raise ValidationError("slides", problems)

@@ -101,3 +101,25 @@ def test_a_grid_that_does_not_fit_the_tissue_model_is_refused_before_any_slide(t
         build_features([tmp_path / "nothing.tiff"], store, TILES_ONLY.with_(tile_size_px=256),
                        show_progress=False)
     assert not store.exists()
+
+
+def test_the_same_slide_under_two_names_is_refused_naming_both(tmp_path, slide_without_mpp):
+    """Same bytes, two file names, two patients: refused before any work, naming both files and
+    both pseudonyms (it was "done 2" with one patient silently gone)."""
+    import shutil
+
+    from immunodig.errors import ValidationError
+
+    folder = tmp_path / "slides"
+    folder.mkdir()
+    shutil.copy(slide_without_mpp, folder / "a.tiff")
+    shutil.copy(slide_without_mpp, folder / "copy_of_a.tiff")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("file,patient_id\na.tiff,P001\ncopy_of_a.tiff,P002\n")
+    store = tmp_path / "s.duckdb"
+    with pytest.raises(ValidationError) as info:
+        build_features([folder], store, TILES_ONLY.with_(mpp_override=0.5), manifest=manifest,
+                       workers=2, show_progress=False)
+    message = str(info.value)
+    assert "a.tiff (patient P001)" in message and "copy_of_a.tiff (patient P002)" in message
+    assert not store.exists()
