@@ -5,8 +5,10 @@ artefacts, where folders live, the completion marker and its check, and the read
 store's ingest and the report. A new artefact is added here once (see docs/architecture.md).
 
 A slide's folder is complete for a run when ``manifest.json`` exists, names that run and every
-file it lists exists with the recorded SHA-256. The manifest is written last, so a killed worker
-leaves no folder that a rerun would take as done, and a truncated file is detected and redone.
+file it lists exists with the recorded SHA-256. A result is built in ``<work_dir>/.partial/
+<slide_id>/`` and swapped in whole when finished (:func:`publish`), so a killed worker leaves
+nothing a rerun would take as done, and a failing run never destroys an earlier valid result;
+a truncated file is detected and redone.
 """
 
 from __future__ import annotations
@@ -66,6 +68,36 @@ def default_work_dir(store_path: str | Path) -> Path:
 def slide_dir(work_dir: str | Path, slide_id: str) -> Path:
     """The result folder of one slide."""
     return Path(work_dir) / slide_id
+
+
+def staging_dir(work_dir: str | Path, slide_id: str) -> Path:
+    """Where a slide's result is built before :func:`publish` swaps it in (``.partial/``)."""
+    return Path(work_dir) / ".partial" / slide_id
+
+
+def publish(staging: Path, folder: Path) -> None:
+    """Replace ``folder`` by the finished ``staging`` folder (the old one is removed after)."""
+    import os
+
+    old = staging.with_name(staging.name + ".old")
+    discard(old)
+    if folder.exists():
+        os.replace(folder, old)
+    os.replace(staging, folder)
+    discard(old)
+
+
+def discard(path: Path) -> None:
+    """Remove a staging (or replaced) folder and everything in it, if present."""
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def holds_valid_result(folder: Path) -> bool:
+    """True when ``folder`` holds a complete result of any run (manifest and file hashes)."""
+    manifest = read_manifest(folder)
+    return manifest is not None and is_complete(folder, manifest.get("run_id", ""))
 
 
 def read_json(path: Path, required: tuple[str, ...] = ()) -> dict[str, Any]:

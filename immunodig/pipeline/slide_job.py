@@ -101,7 +101,12 @@ def run_slide_job(job: SlideJob, ctx: RunContext) -> SlideOutcome:
             if sf.is_complete(folder, ctx.run_id, result_key(job, ctx)):
                 return SlideOutcome(job.path, "skipped", slide_id, str(folder),
                                     seconds=time.monotonic() - t0)
-            flags = _process(slide, job, ctx, folder)
+            # Built aside and swapped in whole: a run that fails never destroys an earlier valid
+            # result, and a killed worker's leftovers are cleared by the redo.
+            staging = sf.staging_dir(ctx.work_dir, slide_id)
+            sf.discard(staging)
+            flags = _process(slide, job, ctx, staging)
+            sf.publish(staging, folder)
         return SlideOutcome(job.path, "done", slide_id, str(folder), seconds=time.monotonic() - t0,
                             flags=flags)
     except SlideError as exc:
@@ -115,18 +120,23 @@ def run_slide_job(job: SlideJob, ctx: RunContext) -> SlideOutcome:
 
 def _fail(job: SlideJob, ctx: RunContext, slide_id: str | None, folder: Path | None,
           reason: str, message: str, t0: float) -> SlideOutcome:
+    """Record a failure; a folder holding an earlier run's valid result is left as it is."""
     if folder is not None:
-        (folder / sf.MANIFEST_JSON).unlink(missing_ok=True)
-        write_json_atomic(folder / sf.FAILURE_JSON, {
-            "path": str(Path(job.path).resolve()), "slide_id": slide_id, "reason": reason,
-            "message": message, "run_id": ctx.run_id, "failed_at": _now(),
-        })
+        sf.discard(sf.staging_dir(ctx.work_dir, slide_id))
+        if not sf.holds_valid_result(folder):
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / sf.MANIFEST_JSON).unlink(missing_ok=True)
+            write_json_atomic(folder / sf.FAILURE_JSON, {
+                "path": str(Path(job.path).resolve()), "slide_id": slide_id, "reason": reason,
+                "message": message, "run_id": ctx.run_id, "failed_at": _now(),
+            })
     return SlideOutcome(job.path, "failed", slide_id, str(folder) if folder else None,
                         reason, message, time.monotonic() - t0)
 
 
 def _process(slide, job: SlideJob, ctx: RunContext, folder: Path) -> tuple[str, ...]:
-    """Write every artefact of one slide, the manifest last; return its plausibility flags."""
+    """Write every artefact of one slide into ``folder`` (its staging folder), the manifest
+    last; return its plausibility flags."""
     from immunodig.features.classmap import save_class_map
     from immunodig.features.slide_features import compute_slide_features
     from immunodig.pipeline import slide_qc
@@ -136,9 +146,6 @@ def _process(slide, job: SlideJob, ctx: RunContext, folder: Path) -> tuple[str, 
     cfg = ctx.cfg
     started = _now()
     folder.mkdir(parents=True, exist_ok=True)
-    # A previous run's marker must go first: from here on the folder is "in progress".
-    (folder / sf.MANIFEST_JSON).unlink(missing_ok=True)
-    (folder / sf.FAILURE_JSON).unlink(missing_ok=True)
 
     record = slide.describe()
     record.update(patient_id=job.patient_id, stain=job.stain,

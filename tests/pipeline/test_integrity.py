@@ -123,3 +123,32 @@ def test_the_same_slide_under_two_names_is_refused_naming_both(tmp_path, slide_w
     message = str(info.value)
     assert "a.tiff (patient P001)" in message and "copy_of_a.tiff (patient P002)" in message
     assert not store.exists()
+
+
+def test_a_failing_run_keeps_the_earlier_valid_result(tmp_path, slide_without_mpp, monkeypatch):
+    """A later run (another config) that fails on a slide leaves the earlier run's folder and
+    its stored features current; the failure is recorded for the new run."""
+    from immunodig import slide_folder as sf
+    from immunodig.pipeline import slide_job
+
+    store, work = tmp_path / "s.duckdb", tmp_path / "work"
+    cfg = TILES_ONLY.with_(mpp_override=0.5)
+    first = build_features([slide_without_mpp], store, cfg, work_dir=work, show_progress=False,
+                           executor="debug")
+    folder = Path(first.outcomes[0].folder)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("simulated crash in the middle of the slide")
+
+    monkeypatch.setattr(slide_job, "_classify", broken)
+    second = build_features([slide_without_mpp], store, cfg.with_(margin_um=250.0), work_dir=work,
+                            show_progress=False, executor="debug")
+    assert [o.status for o in second.outcomes] == ["failed"]
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert sf.is_complete(folder, first.run_id)
+    assert not any((work / ".partial").iterdir())
+    current = query(store, "select distinct run_id from slide_features_current")["run_id"]
+    assert current.to_list() == [first.run_id]
+    statuses = dict(query(store, "select run_id, status from slide_status").iter_rows())
+    assert statuses == {first.run_id: "done", second.run_id: "failed"}
