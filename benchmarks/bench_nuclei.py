@@ -21,8 +21,8 @@ import polars as pl
 from immunodig.config import BuildConfig
 from immunodig.features.til import til_features
 from immunodig.nuclei.cell_classifier import load_cell_classifier
-from immunodig.nuclei.rule_classifier import RuleCellClassifier
 from immunodig.nuclei.datasets import read_monuseg
+from immunodig.nuclei.rule_classifier import RuleCellClassifier
 from immunodig.nuclei.segmenter import get_segmenter
 from immunodig.nuclei.slide_nuclei import segment_slide
 from immunodig.vocab import KATHER_CLASSES

@@ -35,8 +35,13 @@ from immunodig import __version__
 from immunodig.tissue.checkpoint import save_checkpoint
 from immunodig.tissue.dataset import list_folder_dataset, read_tile
 from immunodig.tissue.evaluate import classification_metrics
-from immunodig.tissue.training import (FeatureTrainingParams, feature_matrix, feature_metadata,
-                                       fit_feature_head, predict_with_state)
+from immunodig.tissue.feature_training import (
+    FeatureTrainingParams,
+    feature_matrix,
+    feature_metadata,
+    fit_feature_head,
+    predict_with_state,
+)
 from immunodig.vocab import KATHER_CLASSES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -117,7 +122,7 @@ def cv_cnn(tiles: list[np.ndarray], y: np.ndarray, folds: int, repeats: int, see
     import torch
     from sklearn.model_selection import StratifiedKFold
 
-    from immunodig.tissue.training import IMAGENET_MEAN, IMAGENET_STD, CNNTrainingParams, train_cnn
+    from immunodig.tissue.cnn_training import IMAGENET_MEAN, IMAGENET_STD, CNNTrainingParams, train_cnn
 
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255

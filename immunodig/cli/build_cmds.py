@@ -63,10 +63,10 @@ def register(app: typer.Typer) -> None:
                  "(default: <work-dir>/slurm_logs).")] = None,
     ) -> None:
         """Compute slide features and load them into the store (resumable, idempotent)."""
+        from immunodig.cli.summary import print_build_summary
         from immunodig.compute import SlurmOptions
         from immunodig.config import BuildConfig
         from immunodig.pipeline.build import build_features
-        from immunodig.cli.summary import print_build_summary
 
         if config is not None:
             cfg = BuildConfig.from_json(config)
@@ -106,8 +106,8 @@ def register(app: typer.Typer) -> None:
             help="Per-slide result folders (default: <store>_slides).")] = None,
     ) -> None:
         """Load finished per-slide results (e.g. from a Slurm array) into the store."""
-        from immunodig.slide_folder import default_work_dir
         from immunodig.pipeline.status import ingest_work_dir
+        from immunodig.slide_folder import default_work_dir
 
         counts = ingest_work_dir(store, work_dir or default_work_dir(store))
         typer.echo(f"ingested {counts['complete']} complete and {counts['failed']} failed slide "
@@ -124,8 +124,8 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        from immunodig.slide_folder import default_work_dir
         from immunodig.pipeline.status import slide_status
+        from immunodig.slide_folder import default_work_dir
 
         df = slide_status(store, work_dir or default_work_dir(store))
         table = Table(title=f"slides in {store.name}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -12,14 +13,14 @@ def register(app: typer.Typer) -> None:
 
     @app.command("synth-cohort")
     def synth_cohort(
-        out: Path = typer.Option(..., "--out", help="Output folder."),
-        patients: int = typer.Option(8, "--patients", min=1, help="Number of patients."),
-        seed: int = typer.Option(0, "--seed", help="Seed (same seed = same cohort)."),
-        slide_mm: float = typer.Option(4.0, "--slide-mm", min=0.25, help="Slide side, mm."),
-        mpp: float = typer.Option(0.5, "--mpp", min=0.05, help="Microns per pixel."),
-        cd3_fraction: float = typer.Option(0.3, "--cd3-fraction", min=0.0, max=1.0,
-                                           help="Share of patients with a CD3 IHC slide."),
-        workers: int = typer.Option(1, "--workers", min=1, help="Parallel processes."),
+        out: Annotated[Path, typer.Option(help="Output folder.")],
+        patients: Annotated[int, typer.Option(min=1, help="Number of patients.")] = 8,
+        seed: Annotated[int, typer.Option(help="Seed (same seed = same cohort).")] = 0,
+        slide_mm: Annotated[float, typer.Option(min=0.25, help="Slide side, mm.")] = 4.0,
+        mpp: Annotated[float, typer.Option(min=0.1, max=2.0, help="Microns per pixel.")] = 0.5,
+        cd3_fraction: Annotated[float, typer.Option(
+            min=0.0, max=1.0, help="Share of patients with a CD3 IHC slide.")] = 0.3,
+        workers: Annotated[int, typer.Option(min=1, help="Parallel processes.")] = 1,
     ) -> None:
         """Generate slides (pyramidal TIFF), slides.csv, clinical.csv and ground truth."""
         import time

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from immunodig.features.feature_spec import FeatureSpec
 from immunodig.features.composition import CLASS_STEM, LYM_RICH_MIN_PROB, TISSUE_CLASSES
+from immunodig.features.feature_spec import FeatureSpec
 from immunodig.vocab import KATHER_CLASSES, KATHER_NAMES
 
 KATHER_2019 = (

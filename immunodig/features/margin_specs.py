@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from immunodig.features.feature_spec import FeatureSpec
 from immunodig.features.composition import CLASS_STEM
+from immunodig.features.feature_spec import FeatureSpec
 from immunodig.features.margin import COMPARTMENT_CLASSES
 from immunodig.vocab import KATHER_NAMES
 

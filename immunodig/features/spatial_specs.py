@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from immunodig.features.feature_spec import FeatureSpec
 from immunodig.features.spatial import (
-    BUD_LINK_UM, BUD_MAX_CELLS, CONTACT_UM, QUADRAT_UM, RIPLEY_RADII_UM,
+    BUD_LINK_UM,
+    BUD_MAX_CELLS,
+    CONTACT_UM,
+    QUADRAT_UM,
+    RIPLEY_RADII_UM,
 )
 
 MALEY_2015 = (

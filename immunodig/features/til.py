@@ -71,7 +71,8 @@ def _regions(tmap: TileMap, comp, margin_um: float) -> dict[str, np.ndarray]:
     }
 
 
-def compartment_densities(tmap: TileMap, cells_xy_um: np.ndarray, all_xy_um: np.ndarray | None, cfg: BuildConfig, prefix: str) -> dict[str, float]:
+def compartment_densities(tmap: TileMap, cells_xy_um: np.ndarray, all_xy_um: np.ndarray | None,
+                          cfg: BuildConfig, prefix: str) -> dict[str, float]:
     """Densities of ``cells_xy_um`` per compartment, named ``{prefix}_density_<compartment>_per_mm2``.
 
     ``all_xy_um`` (all nuclei) adds ``{prefix}_fraction_tumour``; ``None`` leaves it out.
@@ -80,15 +81,18 @@ def compartment_densities(tmap: TileMap, cells_xy_um: np.ndarray, all_xy_um: np.
     area = tmap.tissue_area_mm2
     out: dict[str, float] = {}
     for name, where in _regions(tmap, comp, cfg.margin_um).items():
-        out[f"{prefix}_density_{name}_per_mm2"] = ratio(count_in_cells(tmap, cells_xy_um, where), float(area[where].sum()))
+        out[f"{prefix}_density_{name}_per_mm2"] = ratio(count_in_cells(tmap, cells_xy_um, where),
+                                                        float(area[where].sum()))
     if all_xy_um is not None:
-        out[f"{prefix}_fraction_tumour"] = ratio(count_in_cells(tmap, cells_xy_um, comp.tumour_region), count_in_cells(tmap, all_xy_um, comp.tumour_region))
+        out[f"{prefix}_fraction_tumour"] = ratio(count_in_cells(tmap, cells_xy_um, comp.tumour_region),
+                                                 count_in_cells(tmap, all_xy_um, comp.tumour_region))
     out[f"{prefix}_hotspot_density_per_mm2"] = hotspot_density(tmap, cells_xy_um)
     return out
 
 
 def _xy(table: pl.DataFrame, mask: np.ndarray | None = None) -> np.ndarray:
-    xy = np.column_stack([table["x_um"].cast(pl.Float64).to_numpy(), table["y_um"].cast(pl.Float64).to_numpy()]).reshape(-1, 2)
+    xy = np.column_stack([table["x_um"].cast(pl.Float64).to_numpy(),
+                          table["y_um"].cast(pl.Float64).to_numpy()]).reshape(-1, 2)
     if mask is not None:
         xy = xy[mask]
     return xy[np.isfinite(xy).all(axis=1)]

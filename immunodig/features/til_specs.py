@@ -26,8 +26,10 @@ _AREAS = (
 SPECS: list[FeatureSpec] = []
 _COMPARTMENTS = {
     "intraepithelial": ("tumour epithelium (TUM tiles)", "area_tumour_mm2", "the slide has no TUM tile", HENDRY_2017),
-    "stromal": ("stroma adjacent to tumour (STR tiles within cfg.margin_um, default 500 um, of a TUM tile)", "area_stroma_mm2", "no STR tile lies near tumour", HENDRY_2017),
-    "tumour_region": ("the tumour region (TUM tiles with enclosed holes filled)", "area_tumour_region_mm2", "the slide has no TUM tile", SALTZ_2018),
+    "stromal": ("stroma adjacent to tumour (STR tiles within cfg.margin_um, default 500 um, of a TUM tile)",
+                "area_stroma_mm2", "no STR tile lies near tumour", HENDRY_2017),
+    "tumour_region": ("the tumour region (TUM tiles with enclosed holes filled)", "area_tumour_region_mm2",
+                      "the slide has no TUM tile", SALTZ_2018),
 }
 
 
@@ -80,6 +82,10 @@ SPECS.extend((
     _hotspot("til", "lymphocyte nuclei", "nuclei", _HE),
 ))
 
+_MARGIN_CORE_WHAT = {
+    "margin": "invasive-margin band (tiles within cfg.margin_um of the tumour edge, both sides)",
+    "core": "tumour core (tumour region beyond the margin band)",
+}
 _IHC_AREA_WHAT = {
     "tumour": "tumour epithelium (TUM tiles)",
     "stroma": "stroma adjacent to tumour (STR tiles within cfg.margin_um of a TUM tile)",
@@ -98,7 +104,7 @@ for _marker in ("cd3", "cd8"):
                 name=f"{_marker}_density_{w}_per_mm2",
                 unit="per_mm2",
                 description=(
-                    f"{_cells} per mm2 of the {'invasive-margin band (tiles within cfg.margin_um of the tumour edge, both sides)' if w == 'margin' else 'tumour core (tumour region beyond the margin band)'}. "
+                    f"{_cells} per mm2 of the {_MARGIN_CORE_WHAT[w]}. "
                     f"{_AREAS} NaN when the compartment is empty; 0 when it holds none."
                 ),
                 stage="ihc",

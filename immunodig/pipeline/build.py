@@ -15,11 +15,9 @@ from immunodig import __version__
 from immunodig import slide_folder as sf
 from immunodig.config import BuildConfig
 from immunodig.errors import ConfigError, ModelFileError
-from immunodig.pipeline.discovery import (discover_slides, make_jobs, read_slide_manifest,
-                                          refuse_duplicate_content)
+from immunodig.pipeline.discovery import discover_slides, make_jobs, read_slide_manifest, refuse_duplicate_content
+from immunodig.pipeline.slide_job import RunContext, SlideJob, SlideOutcome, result_key, run_slide_job
 from immunodig.pipeline.slide_qc import qc_rules
-from immunodig.pipeline.slide_job import (RunContext, SlideJob, SlideOutcome, result_key,
-                                          run_slide_job)
 from immunodig.progress import progress
 from immunodig.provenance import file_sha256, run_key
 

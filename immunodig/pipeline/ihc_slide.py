@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from immunodig.config import BuildConfig
 from immunodig import slide_folder as sf
+from immunodig.config import BuildConfig
 from immunodig.io import write_json_atomic, write_parquet_atomic
 from immunodig.slides.tissue_mask import TissueMask
+
 
 def ihc_slide_features(slide, tiles: pl.DataFrame, mask: TissueMask, stain: str,
                        reference_folder: str | None, cfg: BuildConfig,

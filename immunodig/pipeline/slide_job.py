@@ -16,9 +16,9 @@ from pathlib import Path
 import polars as pl
 
 from immunodig import __version__
+from immunodig import slide_folder as sf
 from immunodig.config import BuildConfig
 from immunodig.errors import ImmunodigError, SlideError
-from immunodig import slide_folder as sf
 from immunodig.io import write_json_atomic, write_parquet_atomic
 from immunodig.provenance import file_sha256
 

@@ -17,8 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from immunodig.errors import SlideDirError, StoreError
 from immunodig import slide_folder as sf
+from immunodig.errors import SlideDirError, StoreError
 from immunodig.store.catalog_sync import FEATURE_NAME
 from immunodig.vocab import FAILURE_REASONS
 

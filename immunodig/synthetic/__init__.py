@@ -7,7 +7,10 @@ stand-in so that every command, test and benchmark runs offline. See docs/synthe
 from __future__ import annotations
 
 from immunodig.synthetic.clinical import (
-    CLINICAL_COLUMNS, PatientMorphology, clinical_table, make_clinical_table,
+    CLINICAL_COLUMNS,
+    PatientMorphology,
+    clinical_table,
+    make_clinical_table,
 )
 from immunodig.synthetic.cohort import CohortPaths, make_cohort, plan_cohort
 from immunodig.synthetic.layout import LayoutParams

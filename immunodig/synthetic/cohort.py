@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from immunodig.io import atomic_path
-from immunodig.synthetic.clinical import cohort_morphology, clinical_table, patient_id
+from immunodig.synthetic.clinical import clinical_table, cohort_morphology, patient_id
 from immunodig.synthetic.layout import LayoutParams
 from immunodig.synthetic.slide import SlideParams, make_slide
 

@@ -9,12 +9,13 @@ is drawn seamlessly and the ground-truth table lists exactly what was drawn.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields as dc_fields
+from dataclasses import dataclass
+from dataclasses import fields as dc_fields
 
 import numpy as np
 
 from immunodig.synthetic import textures as tx
-from immunodig.synthetic.fields import Fields, TEXTURE_SIZE, _texture_bank, hash_unit
+from immunodig.synthetic.fields import TEXTURE_SIZE, Fields, _texture_bank, hash_unit
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """Per-class tissue appearance between nuclei: haematoxylin and eosin concentrations.
 
 Each Kather class has a background function ``(patch, angle) -> (h, e)`` evaluated on the pixels
-of that class in a chunk (a :class:`Patch`; slowly varying fields are sampled on a coarse grid), and some classes have compartments
-(tumour glands, normal crypts, fat-cell membranes) that the nucleus sampler also queries so that
-nuclei sit where the texture says they should.
+of that class in a chunk (a :class:`Patch`; slowly varying fields are sampled on a coarse grid),
+and some classes have compartments (tumour glands, normal crypts, fat-cell membranes) that the
+nucleus sampler also queries so that nuclei sit where the texture says they should.
 """
 
 from __future__ import annotations

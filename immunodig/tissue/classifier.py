@@ -25,8 +25,13 @@ from typing import Callable
 import numpy as np
 
 from immunodig.errors import ModelFileError, TileSizeError
-from immunodig.tissue.checkpoint import (LoadedModelFile, ModelMetadata, kather_index_map, load_model_file,
-                                         model_content_sha256)
+from immunodig.tissue.checkpoint import (
+    LoadedModelFile,
+    ModelMetadata,
+    kather_index_map,
+    load_model_file,
+    model_content_sha256,
+)
 from immunodig.vocab import KATHER_CLASSES
 
 #: File name of the shipped default model inside ``immunodig/assets/tissue/``.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -61,3 +62,10 @@ def read_tile(path: str | Path, size_px: int | None = None) -> np.ndarray:
             return np.asarray(im)
     except OSError as exc:
         raise DatasetError(f"{path}: unreadable image ({exc})") from exc
+
+
+def tile_of(item: Any, size_px: int) -> np.ndarray:
+    """A training item as a tile: an in-memory uint8 array as it is, a file path read."""
+    if isinstance(item, np.ndarray):
+        return item
+    return read_tile(item, size_px)

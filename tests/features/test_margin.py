@@ -64,7 +64,7 @@ def test_til_density_by_compartment(til_stub):
 def test_disk_matches_continuous_geometry():
     # Tumour disk of radius 2 mm in a 7.8 mm stroma field; the band is the annulus
     # R - m < d < R + m around the circle: area 4 pi R m; edge length 2 pi R.
-    n, r_um, m_um = 70, 2000.0, 500.0
+    n, r_um = 70, 2000.0  # margin 500 µm (CFG)
     centre = n * T / 2
     yy, xx = np.mgrid[:n, :n]
     dist = np.hypot((xx + 0.5) * T - centre, (yy + 0.5) * T - centre)

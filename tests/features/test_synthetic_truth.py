@@ -18,7 +18,13 @@ from immunodig.features.slide_features import compute_slide_features
 from immunodig.vocab import KATHER_CLASSES
 
 from .truth import (
-    BACK, STR, TUM, density_in, nn_median_brute, perfect_tiles, pixel_compartments,
+    BACK,
+    STR,
+    TUM,
+    density_in,
+    nn_median_brute,
+    perfect_tiles,
+    pixel_compartments,
     ripley_lr_brute,
 )
 

@@ -11,8 +11,8 @@ import pytest
 from immunodig import slide_folder as sf
 from immunodig.config import BuildConfig
 from immunodig.errors import ValidationError
-from immunodig.pipeline.discovery import discover_slides, make_jobs, read_slide_manifest
 from immunodig.io import atomic_path, write_json_atomic, write_parquet_atomic
+from immunodig.pipeline.discovery import discover_slides, make_jobs, read_slide_manifest
 from immunodig.provenance import file_sha256, run_key
 
 REPO = Path(__file__).resolve().parents[2]

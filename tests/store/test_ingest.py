@@ -59,7 +59,8 @@ def test_reingest_same_run_is_a_no_op(store_path, three_slides):
 
 def test_rewritten_folder_of_same_run_replaces_without_duplicates(store_path, work_dir):
     with Store.open(store_path) as store:
-        store.ingest_slide_dir(write_slide_dir(work_dir, "s_000000000000000a", "P_a", {"prop_TUM": 0.1, "tls_count": 2}))
+        store.ingest_slide_dir(write_slide_dir(work_dir, "s_000000000000000a", "P_a",
+                                               {"prop_TUM": 0.1, "tls_count": 2}))
         folder = write_slide_dir(work_dir, "s_000000000000000a", "P_a", {"prop_TUM": 0.3},
                                  finished_at="2024-05-02T10:00:00+00:00")
         assert store.ingest_slide_dir(folder).status == "ingested"

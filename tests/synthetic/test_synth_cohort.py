@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from immunodig.synthetic import CLINICAL_COLUMNS, make_cohort, make_clinical_table
+from immunodig.synthetic import CLINICAL_COLUMNS, make_clinical_table, make_cohort
 
 openslide = pytest.importorskip("openslide")
 

@@ -8,8 +8,14 @@ import numpy as np
 import pytest
 
 from immunodig.errors import ModelFileError, UnknownClassError
-from immunodig.tissue.checkpoint import (ModelMetadata, kather_code, kather_index_map, load_model_file,
-                                         save_checkpoint, save_torchscript)
+from immunodig.tissue.checkpoint import (
+    ModelMetadata,
+    kather_code,
+    kather_index_map,
+    load_model_file,
+    save_checkpoint,
+    save_torchscript,
+)
 from immunodig.tissue.classifier import TileSizeError, load_tissue_classifier
 from immunodig.vocab import KATHER_CLASSES
 

@@ -7,8 +7,8 @@ import polars as pl
 import pytest
 
 from immunodig.errors import ConfigError
-from immunodig.tissue.classifier import load_tissue_classifier
 from immunodig.features.classmap import class_map_rgb
+from immunodig.tissue.classifier import load_tissue_classifier
 from immunodig.tissue.inference import class_proportions, classify_tiles
 from immunodig.vocab import KATHER_CLASSES
 

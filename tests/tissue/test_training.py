@@ -6,14 +6,12 @@ import json
 
 import numpy as np
 import pytest
+from tissue_helpers import synthetic_tiles, write_folder
 from typer.testing import CliRunner
 
 from immunodig.tissue.classifier import load_tissue_classifier
 from immunodig.tissue.evaluate import classification_metrics
 from immunodig.vocab import KATHER_CLASSES
-
-from tissue_helpers import synthetic_tiles, write_folder
-
 
 
 def test_feature_model_on_synthetic_tiles_beats_chance(synth_feature_model, synth_test):
@@ -26,7 +24,7 @@ def test_feature_model_on_synthetic_tiles_beats_chance(synth_feature_model, synt
 def test_cnn_few_epochs_on_synthetic_tiles_beats_chance():
     """A narrow smallcnn, 12 short epochs on 54 small (96 px) synthetic tiles, on held-out tiles."""
     torch = pytest.importorskip("torch")
-    from immunodig.tissue.training import CNNTrainingParams, train_cnn
+    from immunodig.tissue.cnn_training import CNNTrainingParams, train_cnn
 
     torch.set_num_threads(2)
     tiles, labels = synthetic_tiles(6, seed=21, size_px=96)
@@ -35,7 +33,7 @@ def test_cnn_few_epochs_on_synthetic_tiles_beats_chance():
     model, classes, info = train_cnn(list(tiles), labels, list(test_tiles[:18]), test_labels[:18],
                                      params, size_px=96, log=None)
     assert classes == list(KATHER_CLASSES) and info["device"] in ("cpu", "cuda")
-    from immunodig.tissue.training import IMAGENET_MEAN, IMAGENET_STD
+    from immunodig.tissue.cnn_training import IMAGENET_MEAN, IMAGENET_STD
 
     x = torch.from_numpy(test_tiles[18:]).permute(0, 3, 1, 2).float()
     x = (x / 255 - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
@@ -46,7 +44,7 @@ def test_cnn_few_epochs_on_synthetic_tiles_beats_chance():
 
 
 def test_training_is_seeded(synth_train):
-    from immunodig.tissue.training import FeatureTrainingParams, feature_matrix, fit_feature_head
+    from immunodig.tissue.feature_training import FeatureTrainingParams, feature_matrix, fit_feature_head
 
     tiles, labels = synth_train
     items = list(tiles[:9])
