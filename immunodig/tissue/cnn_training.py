@@ -4,6 +4,7 @@ tiles; seeded and reproducible."""
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -19,6 +20,7 @@ IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
 
 
+@dataclass
 class CNNTrainingParams:
     """Settings of :func:`train_cnn`.
 

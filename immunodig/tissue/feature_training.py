@@ -113,12 +113,6 @@ def feature_metadata(classes: list[str], params: FeatureTrainingParams, **kw: An
                                 "C": params.C}, **kw)
 
 
-# --------------------------------------------------------------------------------------------
-# CNN
-# --------------------------------------------------------------------------------------------
-@dataclass
-
-
 def cv_predict_features(X: np.ndarray, XA: np.ndarray, labels: list[str],
                          fp: FeatureTrainingParams, n_splits: int = 5) -> list[str]:
     """Out-of-fold predictions; augmented copies of test tiles never enter training."""
