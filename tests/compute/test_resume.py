@@ -98,7 +98,9 @@ def test_status_lists_done_failed_and_pending(cohort, reference, tmp_path):
     from immunodig.pipeline.build import build_features
 
     store = tmp_path / "store.duckdb"
-    summary = build_features([slides], store, TILES_ONLY, manifest=cohort.manifest, work_dir=work,
+    manifest = tmp_path / "slides.csv"  # every slide needs a manifest row, the broken one too
+    manifest.write_text(cohort.manifest.read_text().rstrip("\n") + "\nbroken.tiff,P9999,HE\n")
+    summary = build_features([slides], store, TILES_ONLY, manifest=manifest, work_dir=work,
                              executor="debug", show_progress=False)
     assert sorted(o.status for o in summary.outcomes) == ["failed"] + ["skipped"] * N_SLIDES
     reason = summary.failed[0].reason
