@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from immunodig.errors import SectionUnavailable
 from immunodig.report.cohort import cohort_flow, cohort_table
 from immunodig.report.distributions import plot_feature_distribution, resistance_label
 from immunodig.report.figures import new_figure, png_data_uri
 from immunodig.report.sections import FigureItem, Section, TableItem
-from immunodig.errors import SectionUnavailable
 
 #: Features shown first in the distributions section, when the store has them.
 KEY_FEATURES: tuple[str, ...] = (

@@ -174,3 +174,32 @@ def build_store(root: Path, slide_path: Path, n_patients: int = 30, seed: int = 
         fit_store(store, "pfs", "morphology", "cox", root / "cox.joblib")
         fit_store(store, "resistance", "morphology", "xgboost", root / "xgb.joblib")
     return store
+
+
+def write_ihc_folder(work: Path, slide_id: str, patient_id: str | None, slide_path: Path,
+                     reference_slide_id: str | None, seed: int, stain: str = "CD3",
+                     n_cells: int = 200) -> Path:
+    """An IHC slide folder as build-features writes it: QC-only tiles (no class), positive cells
+    in the IHC frame and, with a reference H&E slide, ``registration.json`` (a 10° rotation)."""
+    rng = np.random.default_rng(seed)
+    folder = write_slide_folder(work, slide_id, patient_id, slide_path, {"area_tissue_mm2": 0.5},
+                                seed, stain=stain, nuclei=False)
+    tiles = pl.read_parquet(folder / "tiles.parquet")
+    tiles.with_columns(pl.lit(None, dtype=pl.String).alias("pred_class"),
+                       *[pl.lit(None, dtype=pl.Float64).alias(f"prob_{c}") for c in KATHER_CLASSES]
+                       ).write_parquet(folder / "tiles.parquet")
+    x = rng.uniform(0, SIDE_PX * MPP, n_cells)
+    y = rng.uniform(0, SIDE_PX * MPP, n_cells)
+    pl.DataFrame({"x_um": x, "y_um": y, "area_um2": rng.uniform(20, 80, n_cells),
+                  "dab_od_mean": rng.uniform(0.05, 0.4, n_cells)}).write_parquet(
+        folder / "ihc_cells.parquet")
+    files = ["slide.json", "mask.png", "tiles.parquet", "features.parquet", "ihc_cells.parquet"]
+    if reference_slide_id is not None:
+        (folder / "registration.json").write_text(json.dumps({
+            "reference_slide_id": reference_slide_id, "angle_deg": 10.0, "shift_um": [20.0, -10.0],
+            "centre_um": [500.0, 500.0], "overlap_dice": 0.83, "mask_mpp": MASK_MPP}))
+        files.append("registration.json")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"] = {name: _sha(folder / name) for name in files}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from immunodig.report import build_report
+from immunodig.report.overlays import HE_OVERLAYS
 
 SECTIONS = ("flow", "cohort", "distributions", "performance", "risk_groups", "explanations",
             "comparison", "provenance", "gallery")
@@ -119,7 +120,7 @@ def test_cli_report_show_export(model_store, bare_store, tmp_path):
     res = runner.invoke(app, ["show", "s_0000000000000000", "--store", str(model_store),
                               "--out-dir", str(tmp_path / "png")])
     assert res.exit_code == 0, res.output
-    assert len(list((tmp_path / "png").glob("overlay_*.png"))) == 4
+    assert len(list((tmp_path / "png").glob("overlay_*.png"))) == len(HE_OVERLAYS)
     gj = tmp_path / "s.geojson"
     res = runner.invoke(app, ["export-geojson", "s_0000000000000000", "--store",
                               str(model_store), "--out", str(gj)])
