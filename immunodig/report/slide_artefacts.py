@@ -116,6 +116,40 @@ def read_thumbnail(art: SlideArtefacts, max_px: int = THUMB_MAX_PX) -> np.ndarra
         return None
 
 
+def resolve_slides(store_path: str | Path, ref: str | None, every: bool = False) -> list[str]:
+    """Slide ids of the store named by ``ref``: an id, a unique id prefix, or a slide file (its
+    path or file name); ``every`` gives all slides.
+
+    Raises
+    ------
+    SlideArtefactError
+        Nothing or several slides match (the message says how to list them).
+    """
+    from immunodig.store import query
+
+    slides = query(store_path, "select slide_id, path from slides order by slide_id")
+    ids = slides["slide_id"].to_list()
+    if every:
+        return ids
+    listing = ("; list them with `python cli.py query \"select slide_id, stain, path from slides\" "
+               "--store STORE`")
+    if not ref:
+        raise SlideArtefactError("name a slide (id, id prefix or file name) or pass --all")
+    if ref in ids:
+        return [ref]
+    paths = [str(p or "") for p in slides["path"].to_list()]
+    by_file = [i for i, p in zip(ids, paths) if p and (p == ref or Path(p).name == Path(ref).name)]
+    by_prefix = [i for i in ids if i.startswith(ref)]
+    found = by_file or by_prefix
+    if len(found) == 1:
+        return found
+    if not found:
+        raise SlideArtefactError(f"no slide of {store_path} has the id, id prefix or file name "
+                                 f"{ref!r}{listing}")
+    raise SlideArtefactError(f"{len(found)} slides of {store_path} match {ref!r}: give more of "
+                             f"the id{listing}")
+
+
 def locate_slide_folder(store_path: str | Path, slide_id: str, work_dir: str | Path | None = None) -> Path:
     """The per-slide folder of a slide of the store (default work dir: beside the store).
 
