@@ -77,8 +77,8 @@ def make_nuclei(rng: np.random.Generator, n: int = 300, side_px: int = SIDE_PX) 
 
 def write_slide_folder(work: Path, slide_id: str, patient_id: str | None, slide_path: Path,
                        features: dict[str, float], seed: int, stain: str = "HE",
-                       nuclei: bool = True) -> Path:
-    """Write one complete per-slide folder (manifest last)."""
+                       nuclei: bool = True, flags: dict[str, str] | None = None) -> Path:
+    """Write one complete per-slide folder (manifest last); ``flags`` adds a ``qc.json``."""
     rng = np.random.default_rng(seed)
     folder = work / slide_id
     folder.mkdir(parents=True, exist_ok=True)
@@ -97,6 +97,10 @@ def write_slide_folder(work: Path, slide_id: str, patient_id: str | None, slide_
     if nuclei:
         make_nuclei(rng).write_parquet(folder / "nuclei.parquet")
         files.append("nuclei.parquet")
+    if flags is not None:
+        (folder / "qc.json").write_text(json.dumps({
+            "measures": {"tissue_area_mm2": 0.8, "nuclei_per_mm2": 150.0}, "flags": flags}))
+        files.append("qc.json")
     pl.DataFrame({"feature": list(features), "value": list(features.values()),
                   "feature_version": [1] * len(features)},
                  schema={"feature": pl.String, "value": pl.Float64,
@@ -132,8 +136,9 @@ def build_store(root: Path, slide_path: Path, n_patients: int = 30, seed: int = 
                      "prop_stroma": float(rng.uniform(0.1, 0.4)),
                      "til_density_intraepithelial_per_mm2": til,
                      "tls_count": float(rng.poisson(2 - resistant[i]))}
+            flags = {"nuclei_density_low": "nuclei 150 per mm² (< 500)"} if i == 3 else {}
             folder = write_slide_folder(work, f"s_{i:016x}", f"P{i:03d}", slide_path, feats,
-                                        seed + i, nuclei=i % 5 != 4)
+                                        seed + i, nuclei=i % 5 != 4, flags=flags)
             st.ingest_slide_dir(folder)
         st.record_failure(run_id=RUN_ID, reason="not_found", message="missing file",
                           path="/data/gone.svs")
