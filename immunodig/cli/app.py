@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import Annotated
 
 import typer
 
@@ -19,6 +20,24 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from immunodig import __version__
+
+        typer.echo(f"immunodig {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """H&E morphology, DuckDB feature store and small-cohort models (dMMR/MSI CRC)."""
+
 
 #: Modules under immunodig.cli that define ``register(app)``.
 COMMAND_MODULES: tuple[str, ...] = (

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
 STORE_HELP = "DuckDB store (.duckdb)"
 WORK_HELP = "per-slide folders (default: <store stem>_slides beside the store)"
+SLIDE_HELP = "slide id, unique id prefix, or slide file name (omit with --all)"
+
+StoreOpt = Annotated[Path, typer.Option("--store", help=STORE_HELP)]
+WorkOpt = Annotated[Optional[Path], typer.Option("--work-dir", help=WORK_HELP)]
+SlideArg = Annotated[Optional[str], typer.Argument(help=SLIDE_HELP)]
+AllOpt = Annotated[bool, typer.Option("--all", help="every slide of the store")]
 
 
 def register(app: typer.Typer) -> None:
@@ -16,10 +22,10 @@ def register(app: typer.Typer) -> None:
 
     @app.command("report")
     def report(
-        store: Path = typer.Option(..., "--store", help=STORE_HELP),
-        out: Path = typer.Option(Path("report.html"), "--out", help="HTML file to write"),
-        work_dir: Optional[Path] = typer.Option(None, "--work-dir", help=WORK_HELP),
-        max_slides: int = typer.Option(24, "--max-slides", help="slides in the gallery"),
+        store: StoreOpt,
+        out: Annotated[Path, typer.Option("--out", help="HTML file to write")] = Path("report.html"),
+        work_dir: WorkOpt = None,
+        max_slides: Annotated[int, typer.Option("--max-slides", help="slides in the gallery")] = 24,
     ) -> None:
         """Write one self-contained HTML report (figures inlined; opens offline)."""
         from immunodig.report import build_report
@@ -32,34 +38,51 @@ def register(app: typer.Typer) -> None:
 
     @app.command("show")
     def show(
-        slide_id: str = typer.Argument(..., help="slide id (s_...)"),
-        store: Path = typer.Option(..., "--store", help=STORE_HELP),
-        out_dir: Optional[Path] = typer.Option(
-            None, "--out-dir", help="where to write the PNGs (default: the slide's folder)"),
-        work_dir: Optional[Path] = typer.Option(None, "--work-dir", help=WORK_HELP),
+        slide: SlideArg = None,
+        store: StoreOpt = ...,
+        out_dir: Annotated[Optional[Path], typer.Option(
+            "--out-dir", help="where to write the PNGs (default: the slide's folder; with "
+                              "--all, one sub-folder per slide)")] = None,
+        work_dir: WorkOpt = None,
+        every: AllOpt = False,
     ) -> None:
-        """Write a slide's overlay PNGs: tissue classes, TIL density, tissue mask, QC exclusions."""
+        """Write a slide's overlay PNGs (H&E: tissue classes, TIL density, compartments, tissue
+        mask, QC exclusions; IHC: positive-cell density, registration, mask, QC)."""
         from immunodig.report.overlays import write_slide_overlays
-        from immunodig.report.slide_artefacts import locate_slide_folder
+        from immunodig.report.slide_artefacts import locate_slide_folder, resolve_slides
 
-        written = write_slide_overlays(locate_slide_folder(store, slide_id, work_dir), out_dir)
-        for kind, result in written.items():
-            typer.echo(f"{kind}: {result}")
+        for slide_id in resolve_slides(store, slide, every):
+            dest = out_dir / slide_id if (out_dir and every) else out_dir
+            written = write_slide_overlays(locate_slide_folder(store, slide_id, work_dir), dest)
+            for kind, result in written.items():
+                typer.echo(f"{slide_id} {kind}: {result}")
 
     @app.command("export-geojson")
     def export_geojson(
-        slide_id: str = typer.Argument(..., help="slide id (s_...)"),
-        store: Path = typer.Option(..., "--store", help=STORE_HELP),
-        out: Path = typer.Option(..., "--out", help="GeoJSON file to write"),
-        work_dir: Optional[Path] = typer.Option(None, "--work-dir", help=WORK_HELP),
-        tiles: bool = typer.Option(True, "--tiles/--no-tiles", help="include tiles"),
-        nuclei: bool = typer.Option(True, "--nuclei/--no-nuclei", help="include nuclei"),
-        points: bool = typer.Option(False, "--points", help="nuclei as points, not octagons"),
+        slide: SlideArg = None,
+        store: StoreOpt = ...,
+        out: Annotated[Path, typer.Option(
+            "--out", help="GeoJSON file to write (with --all: a folder, one "
+                          "<slide_id>.geojson each)")] = ...,
+        work_dir: WorkOpt = None,
+        every: AllOpt = False,
+        tiles: Annotated[bool, typer.Option("--tiles/--no-tiles", help="include tiles")] = True,
+        annotations: Annotated[bool, typer.Option(
+            "--annotations/--no-annotations",
+            help="include the compartments (tumour region, margin, core, tissue)")] = True,
+        nuclei: Annotated[bool, typer.Option(
+            "--nuclei/--no-nuclei", help="include nuclei (IHC: positive cells)")] = True,
+        points: Annotated[bool, typer.Option("--points", help="cells as points, not octagons")] = False,
     ) -> None:
-        """Export tiles and nuclei as QuPath-importable GeoJSON (level-0 pixel coordinates)."""
+        """Export tiles, compartments and cells as QuPath-importable GeoJSON (level-0 pixels)."""
         from immunodig.report.geojson import export_slide_geojson
-        from immunodig.report.slide_artefacts import locate_slide_folder
+        from immunodig.report.slide_artefacts import locate_slide_folder, resolve_slides
 
-        counts = export_slide_geojson(locate_slide_folder(store, slide_id, work_dir), out, tiles=tiles,
-                                      nuclei=nuclei, nucleus_shape="point" if points else "polygon")
-        typer.echo(f"{counts['tiles']} tiles and {counts['detections']} detections written to {out}")
+        for slide_id in resolve_slides(store, slide, every):
+            dest = out / f"{slide_id}.geojson" if every else out
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            counts = export_slide_geojson(locate_slide_folder(store, slide_id, work_dir), dest,
+                                          tiles=tiles, nuclei=nuclei, annotations=annotations,
+                                          nucleus_shape="point" if points else "polygon")
+            typer.echo(f"{slide_id}: {counts['tiles']} tiles, {counts['annotations']} "
+                       f"annotations and {counts['detections']} detections written to {dest}")

@@ -34,8 +34,8 @@ def plot_feature_set_comparison(table: pd.DataFrame, ax=None, metric: str = "AUC
     hi = df["ci_high"].to_numpy(dtype=float)
     ax.errorbar(est, y, xerr=np.vstack([est - lo, hi - est]), fmt="o", color="tab:blue",
                 capsize=3)
-    for yy, e, l, h in zip(y, est, lo, hi):
-        ax.annotate(f"{e:.2f} ({l:.2f}-{h:.2f})", (e, yy), textcoords="offset points",
+    for yy, e, low, h in zip(y, est, lo, hi):
+        ax.annotate(f"{e:.2f} ({low:.2f}-{h:.2f})", (e, yy), textcoords="offset points",
                     xytext=(0, 7), ha="center", fontsize=7)
     if chance is not None:
         ax.axvline(chance, color="grey", linestyle=":", linewidth=1)

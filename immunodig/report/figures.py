@@ -16,6 +16,14 @@ def axes_or_new(ax=None, figsize: tuple[float, float] = (5.0, 4.0)):
     return ax
 
 
+def no_data(ax, why: str = "no data"):
+    """Turn ``ax`` into an empty panel that says ``why`` (no axes, no ticks); returns it."""
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, why, transform=ax.transAxes, ha="center", va="center", fontsize=9,
+            color="dimgrey", wrap=True)
+    return ax
+
+
 def new_figure(figsize: tuple[float, float]):
     """A matplotlib Figure not registered with pyplot (freed when it goes out of scope)."""
     from matplotlib.figure import Figure

@@ -1,7 +1,9 @@
-"""Tiles and nuclei of one slide as a QuPath-importable GeoJSON FeatureCollection.
+"""Tiles, compartments, nuclei and IHC cells of one slide as a QuPath-importable GeoJSON
+FeatureCollection.
 
 Geometry is in level-0 pixels (QuPath's image coordinates). Each feature carries
-``properties.objectType`` (``"tile"`` for grid tiles, ``"detection"`` for nuclei),
+``properties.objectType`` (``"tile"`` for grid tiles, ``"annotation"`` for the compartments of
+:mod:`immunodig.report.regions`, ``"detection"`` for nuclei and DAB-positive IHC cells),
 ``properties.classification`` ``{"name", "color": [r, g, b]}`` and ``properties.measurements``
 ``{name: number}`` holding finite numbers only (undefined values are left out, never NaN).
 The file is written one feature at a time, so slides with millions of nuclei fit in memory.
@@ -26,6 +28,8 @@ CELL_COLOURS: dict[str, str] = {
     "fibroblast": "#ff7f0e",
     "other": "#7f7f7f",
 }
+#: Colour of DAB-positive IHC cells (class ``"<stain> positive"``, e.g. ``CD3 positive``).
+IHC_CELL_COLOUR = "#8b4513"
 #: Class name of tiles excluded by quality control.
 QC_EXCLUDED = "QC excluded"
 #: Tile columns never exported as measurements (geometry or labels).
@@ -82,7 +86,8 @@ def nucleus_polygon(x: float, y: float, radius_px: float, n: int = 8) -> list[li
     return ring + [ring[0]]
 
 
-def nucleus_features(nuclei: pl.DataFrame, mpp: float, shape: str = "polygon") -> Iterator[dict]:
+def nucleus_features(nuclei: pl.DataFrame, mpp: float, shape: str = "polygon",
+                     colours: dict[str, str] | None = None) -> Iterator[dict]:
     """One detection per nucleus at its level-0 centroid.
 
     Parameters
@@ -94,7 +99,10 @@ def nucleus_features(nuclei: pl.DataFrame, mpp: float, shape: str = "polygon") -
     shape : {"polygon", "point"}
         An octagon of the nucleus' equivalent-area radius (QuPath draws and measures it like a
         cell), or a bare point.
+    colours : dict, optional
+        Class name -> colour (default :data:`CELL_COLOURS`).
     """
+    colours = CELL_COLOURS if colours is None else colours
     columns = _numeric_columns(nuclei, _NUCLEUS_SKIP)
     has_area = "area_um2" in nuclei.columns
     for row in nuclei.iter_rows(named=True):
@@ -107,10 +115,38 @@ def nucleus_features(nuclei: pl.DataFrame, mpp: float, shape: str = "polygon") -
             geometry = {"type": "Polygon", "coordinates": [nucleus_polygon(x, y, r_um / mpp)]}
         props: dict = {"objectType": "detection"}
         name = row.get("cell_class")
-        if name in CELL_COLOURS:
-            props["classification"] = {"name": name, "color": rgb_list(CELL_COLOURS[name])}
+        if name in colours:
+            props["classification"] = {"name": name, "color": rgb_list(colours[name])}
         props["measurements"] = _measurements(row, columns)
         yield {"type": "Feature", "geometry": geometry, "properties": props}
+
+
+def region_features(regions) -> Iterator[dict]:
+    """One annotation per compartment (:class:`immunodig.report.regions.Region`): a valid
+    (Multi)Polygon with exterior rings counter-clockwise, its class and measurements."""
+    from shapely.geometry import mapping
+    from shapely.geometry.polygon import orient
+
+    from immunodig.report.regions import REGION_COLOURS
+
+    for region in regions:
+        geom = region.geometry
+        parts = [orient(p, 1.0) for p in getattr(geom, "geoms", [geom])]
+        shape = mapping(parts[0] if len(parts) == 1 else type(geom)(parts))
+        props = {"objectType": "annotation",
+                 "classification": {"name": region.name,
+                                    "color": rgb_list(REGION_COLOURS[region.name])},
+                 "measurements": _measurements(region.measurements, list(region.measurements))}
+        yield {"type": "Feature", "geometry": shape, "properties": props}
+
+
+def ihc_cell_features(cells: pl.DataFrame, mpp: float, stain: str,
+                      shape: str = "polygon") -> Iterator[dict]:
+    """One detection per DAB-positive cell of ``ihc_cells.parquet`` (IHC frame, µm -> level-0
+    px), class ``"<stain> positive"``, measurements ``area_um2`` and ``dab_od_mean``."""
+    px = cells.with_columns((pl.col("x_um") / mpp).alias("x_px"), (pl.col("y_um") / mpp).alias("y_px"),
+                            pl.lit(f"{stain} positive").alias("cell_class")).drop("x_um", "y_um")
+    yield from nucleus_features(px, mpp, shape, {f"{stain} positive": IHC_CELL_COLOUR})
 
 
 def write_geojson(features: Iterator[dict], path: str | Path) -> int:
@@ -132,8 +168,10 @@ def write_geojson(features: Iterator[dict], path: str | Path) -> int:
 
 
 def export_slide_geojson(folder: str | Path, out: str | Path, tiles: bool = True,
-                         nuclei: bool = True, nucleus_shape: str = "polygon") -> dict[str, int]:
-    """Write a slide's tiles and nuclei (what its folder holds) as one GeoJSON file.
+                         nuclei: bool = True, nucleus_shape: str = "polygon",
+                         annotations: bool = True) -> dict[str, int]:
+    """Write what a slide's folder holds as one GeoJSON file: tiles, compartment annotations,
+    nuclei (H&E) or DAB-positive cells (IHC, in the IHC slide's own frame).
 
     Parameters
     ----------
@@ -141,28 +179,35 @@ def export_slide_geojson(folder: str | Path, out: str | Path, tiles: bool = True
         The slide's per-slide folder (``slide.json``, ``tiles.parquet``, ``nuclei.parquet``).
     out : path
         Destination ``.geojson``.
-    tiles, nuclei : bool
-        What to include.
+    tiles, nuclei, annotations : bool
+        What to include (``nuclei`` also governs IHC cells).
     nucleus_shape : {"polygon", "point"}
 
     Returns
     -------
     dict
-        ``{"tiles": n, "detections": n}`` written.
+        ``{"tiles": n, "annotations": n, "detections": n}`` written.
     """
+    from immunodig.report.regions import slide_regions
     from immunodig.report.slide_artefacts import load_slide_artefacts
 
     art = load_slide_artefacts(folder, with_nuclei=nuclei)
-    counts = {"tiles": 0, "detections": 0}
+    counts = {"tiles": 0, "annotations": 0, "detections": 0}
+    parts: list[tuple[str, Iterator[dict]]] = []
+    if tiles and art.tiles is not None:
+        parts.append(("tiles", tile_features(art.tiles)))
+    if annotations:
+        parts.append(("annotations", region_features(slide_regions(art))))
+    if nuclei and art.nuclei is not None:
+        parts.append(("detections", nucleus_features(art.nuclei, art.mpp, nucleus_shape)))
+    if nuclei and art.ihc_cells is not None:
+        parts.append(("detections", ihc_cell_features(art.ihc_cells, art.mpp, art.stain,
+                                                      nucleus_shape)))
 
     def features() -> Iterator[dict]:
-        if tiles and art.tiles is not None:
-            for f in tile_features(art.tiles):
-                counts["tiles"] += 1
-                yield f
-        if nuclei and art.nuclei is not None:
-            for f in nucleus_features(art.nuclei, art.mpp, nucleus_shape):
-                counts["detections"] += 1
+        for kind, part in parts:
+            for f in part:
+                counts[kind] += 1
                 yield f
 
     write_geojson(features(), out)

@@ -64,6 +64,7 @@ def report_sections(store: Path, work_dir: Path | None = None,
     gallery_n = S.MAX_GALLERY if max_gallery is None else max_gallery
     plan: list[tuple[str, str, Callable[[], Section]]] = [
         ("flow", "Cohort flow", lambda: C.flow_section(store)),
+        ("qc", "Slide quality control", lambda: C.qc_section(store)),
         ("cohort", "Patient characteristics by outcome", lambda: C.cohort_table_section(store)),
         ("distributions", "Feature distributions by resistance status",
          lambda: C.distributions_section(store)),

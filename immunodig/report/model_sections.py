@@ -12,15 +12,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from immunodig.errors import ImmunodigError, QueryError
+from immunodig.errors import ImmunodigError, QueryError, SectionUnavailable
 from immunodig.report.calibration import calibration_curve_ci, plot_calibration
 from immunodig.report.comparison import plot_feature_set_comparison
 from immunodig.report.figures import new_figure, png_data_uri
 from immunodig.report.importance import mean_abs_shap, plot_hazard_ratios, plot_importance
 from immunodig.report.km import km_by_group, plot_km
-from immunodig.report.roc import roc_curve_ci, plot_roc
+from immunodig.report.roc import plot_roc, roc_curve_ci
 from immunodig.report.sections import FigureItem, Section, TableItem
-from immunodig.errors import SectionUnavailable
 
 #: Evaluations drawn per section (latest first, one per model / outcome / feature set).
 MAX_RUNS = 4

@@ -1,5 +1,5 @@
-"""Per-slide pictures: tissue classes, TIL density, tissue mask and QC exclusions over the
-thumbnail.
+"""Per-slide pictures over the thumbnail: tissue classes, TIL density, compartments, tissue mask
+and QC exclusions (H&E); DAB-positive cell density and the registration onto the H&E slide (IHC).
 
 Everything is drawn in level-0 pixel coordinates (the thumbnail is stretched over the slide's
 full extent), so tiles (``x_px, y_px, w_px, h_px``), nuclei (``x_px, y_px``) and the mask (which
@@ -16,17 +16,37 @@ import numpy as np
 from immunodig.errors import SlideArtefactError
 from immunodig.report.figures import axes_or_new, new_figure, png_bytes
 from immunodig.report.slide_artefacts import SlideArtefacts, load_slide_artefacts, read_thumbnail
-from immunodig.report.tile_grids import (QC_COLOURS, class_overlay_rgba, qc_overlay_rgba, rgba,
-                                         til_density_grid, tile_grid_of)
+from immunodig.report.tile_grids import (
+    QC_COLOURS,
+    cell_density_grid,
+    class_overlay_rgba,
+    qc_overlay_rgba,
+    rgba,
+    til_density_grid,
+    tile_grid_of,
+)
 from immunodig.vocab import KATHER_CLASSES, KATHER_COLOURS, KATHER_NAMES
 
 #: File names written beside a slide's other outputs by :func:`write_slide_overlays`.
 OVERLAY_FILES: dict[str, str] = {
     "classes": "overlay_tissue_classes.png",
     "til_density": "overlay_til_density.png",
+    "compartments": "overlay_compartments.png",
+    "positive_density": "overlay_positive_cells_density.png",
+    "registration": "overlay_registration.png",
     "mask": "overlay_tissue_mask.png",
     "qc": "overlay_qc_excluded.png",
 }
+#: Overlays drawn for H&E slides and for IHC slides (tiles not classified, no nuclei).
+HE_OVERLAYS: tuple[str, ...] = ("classes", "til_density", "compartments", "mask", "qc")
+IHC_OVERLAYS: tuple[str, ...] = ("positive_density", "registration", "mask", "qc")
+#: Colour map of cell densities (TIL and IHC-positive), lighter = fewer.
+DENSITY_CMAP = "magma_r"
+
+
+def overlay_kinds(art: SlideArtefacts) -> tuple[str, ...]:
+    """The overlays that make sense for the slide's stain."""
+    return HE_OVERLAYS if art.stain == "HE" else IHC_OVERLAYS
 
 
 
@@ -79,21 +99,149 @@ def plot_class_overlay(art: SlideArtefacts, thumb: np.ndarray | None = None, ax=
     return ax
 
 
-def plot_til_density(art: SlideArtefacts, thumb: np.ndarray | None = None, ax=None,
-                     alpha: float = 0.75):
-    """Thumbnail with lymphocytes per mm² per tile as a heatmap and a colour bar."""
-    ax = _base(art, thumb, axes_or_new(ax, (6, 6)))
+def density_vmax(dens: np.ndarray) -> float:
+    """Top of a density colour scale: the 99th percentile of the finite values (1 when none)."""
+    finite = dens[np.isfinite(dens)]
+    return max(float(np.quantile(finite, 0.99)), 1e-9) if finite.size else 1.0
+
+
+def _density(art: SlideArtefacts, thumb, ax, dens: np.ndarray, grid, vmax: float | None,
+             alpha: float, label: str, title: str):
+    ax = _base(art, thumb, ax)
+    im = ax.imshow(np.ma.masked_invalid(dens), extent=grid.extent, interpolation="nearest",
+                   cmap=DENSITY_CMAP, vmin=0, vmax=density_vmax(dens) if vmax is None else vmax,
+                   alpha=alpha)
+    ax.figure.colorbar(im, ax=ax, shrink=0.6, label=label)
+    ax.set_title(f"{art.slide_id}: {title}", fontsize=9)
+    return ax
+
+
+def til_grid(art: SlideArtefacts):
+    """The tile grid and lymphocytes per mm² per tile of an H&E slide (raises when absent)."""
+    if art.stain != "HE":
+        raise SlideArtefactError(f"slide {art.slide_id} is {art.stain}: its lymphocytes are the "
+                                 "DAB-positive cells (overlay positive_density)")
     if art.tiles is None or art.nuclei is None:
         raise SlideArtefactError(f"slide {art.slide_id}: TIL density needs tiles.parquet and "
                                  "nuclei.parquet; build with a nuclei backend")
     grid = tile_grid_of(art.tiles)
-    dens = til_density_grid(art.tiles, art.nuclei, grid, art.mpp)
-    finite = dens[np.isfinite(dens)]
-    vmax = float(np.quantile(finite, 0.99)) if finite.size else 1.0
-    im = ax.imshow(np.ma.masked_invalid(dens), extent=grid.extent, interpolation="nearest",
-                   cmap="magma_r", vmin=0, vmax=max(vmax, 1e-9), alpha=alpha)
-    ax.figure.colorbar(im, ax=ax, shrink=0.6, label="lymphocytes per mm² of tissue")
-    ax.set_title(f"{art.slide_id}: TIL density per tile", fontsize=9)
+    return grid, til_density_grid(art.tiles, art.nuclei, grid, art.mpp)
+
+
+def positive_grid(art: SlideArtefacts):
+    """The tile grid and DAB-positive cells per mm² per tile of an IHC slide."""
+    if art.tiles is None or art.tiles.height == 0 or art.ihc_cells is None:
+        raise SlideArtefactError(f"slide {art.slide_id}: positive-cell density needs "
+                                 "tiles.parquet and ihc_cells.parquet (IHC slides)")
+    grid = tile_grid_of(art.tiles)
+    cells = art.ihc_cells
+    return grid, cell_density_grid(art.tiles, cells["x_um"].to_numpy() / art.mpp,
+                                   cells["y_um"].to_numpy() / art.mpp, grid, art.mpp)
+
+
+def plot_til_density(art: SlideArtefacts, thumb: np.ndarray | None = None, ax=None,
+                     alpha: float = 0.75, vmax: float | None = None):
+    """Thumbnail with lymphocytes per mm² per tile as a heatmap and a colour bar.
+
+    ``vmax`` fixes the top of the colour scale (several slides on one scale); default: the
+    slide's 99th percentile.
+    """
+    grid, dens = til_grid(art)
+    return _density(art, thumb, axes_or_new(ax, (6, 6)), dens, grid, vmax, alpha,
+                    "lymphocytes per mm² of tissue", "TIL density per tile")
+
+
+def plot_positive_density(art: SlideArtefacts, thumb: np.ndarray | None = None, ax=None,
+                          alpha: float = 0.75, vmax: float | None = None):
+    """IHC thumbnail with DAB-positive cells per mm² per tile (``ihc_cells.parquet``)."""
+    grid, dens = positive_grid(art)
+    n = art.ihc_cells.height
+    return _density(art, thumb, axes_or_new(ax, (6, 6)), dens, grid, vmax, alpha,
+                    f"{art.stain}+ cells per mm² of tissue",
+                    f"{n} {art.stain}-positive cells, density per tile")
+
+
+def _draw_geometry(ax, geom, colour: str, alpha: float, label: str | None = None) -> None:
+    """Fill (with holes) and outline a shapely (Multi)Polygon in data coordinates."""
+    from matplotlib.patches import PathPatch
+    from matplotlib.path import Path as MplPath
+
+    for poly in getattr(geom, "geoms", [geom]):
+        rings = [poly.exterior, *poly.interiors]
+        path = MplPath.make_compound_path(*[MplPath(np.asarray(r.coords)[:, :2], closed=True)
+                                            for r in rings])
+        ax.add_patch(PathPatch(path, facecolor=rgba(colour, alpha), edgecolor=colour,
+                               linewidth=0.9, label=label))
+        label = None
+
+
+def plot_compartments(art: SlideArtefacts, thumb: np.ndarray | None = None, ax=None,
+                      alpha: float = 0.35):
+    """Thumbnail with the compartments of the features (:mod:`immunodig.report.regions`):
+    tumour core, inner and outer invasive margin, and the outline of the tumour region."""
+    from immunodig.report.regions import REGION_COLOURS, slide_regions
+
+    ax = _base(art, thumb, axes_or_new(ax, (6, 6)))
+    regions = {r.name: r for r in slide_regions(art)}
+    if not regions:
+        raise SlideArtefactError(f"slide {art.slide_id}: no classified tiles, so no "
+                                 "compartments (H&E slides with tissue classes only)")
+    for name in ("core", "margin inner", "margin outer"):
+        if name in regions:
+            r = regions[name]
+            _draw_geometry(ax, r.geometry, REGION_COLOURS[name], alpha,
+                           f"{name} ({r.measurements['tissue_area_mm2']:.2f} mm²)")
+    if "tumour region" in regions:
+        _draw_geometry(ax, regions["tumour region"].geometry, REGION_COLOURS["tumour region"],
+                       0.0, "tumour region (outline)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False,
+              title="compartment (tissue area)", title_fontsize=8)
+    margin = float(art.config.get("margin_um", 500.0))
+    ax.set_title(f"{art.slide_id}: tumour region, invasive margin ±{margin:g} µm, core",
+                 fontsize=9)
+    return ax
+
+
+def mask_contours_um(mask: np.ndarray, mask_mpp: float) -> list[np.ndarray]:
+    """Outlines (x, y) µm of a tissue mask, pixel ``(col, row)`` at ``(col, row) * mask_mpp``
+    (the convention of :func:`immunodig.nuclei.ihc.rigid_register`)."""
+    from skimage.measure import find_contours
+
+    padded = np.pad(mask.astype(float), 1)
+    return [(c[:, ::-1] - 1.0) * mask_mpp for c in find_contours(padded, 0.5)]
+
+
+def plot_registration(art: SlideArtefacts, thumb: np.ndarray | None = None, ax=None):
+    """The IHC tissue outline mapped by ``registration.json`` onto the patient's H&E slide
+    (thumbnail and tissue outline of the H&E slide), with the overlap Dice.
+
+    ``thumb`` (the IHC thumbnail) is not drawn: the picture is in the H&E slide's frame.
+    """
+    from immunodig.nuclei.ihc import RigidTransform
+
+    reg = art.registration
+    if reg is None:
+        raise SlideArtefactError(f"slide {art.slide_id}: no registration.json (no H&E slide of "
+                                 "the same patient to register onto)")
+    if art.mask is None:
+        raise SlideArtefactError(f"slide {art.slide_id}: no mask.png; rebuild the slide")
+    ref = load_slide_artefacts(art.folder.parent / str(reg["reference_slide_id"]),
+                               with_nuclei=False)
+    ax = _base(ref, read_thumbnail(ref), axes_or_new(ax, (6, 6)))
+    transform = RigidTransform(float(reg["angle_deg"]), tuple(reg["shift_um"]),
+                               tuple(reg["centre_um"]), float(reg["overlap_dice"]))
+    mask_mpp = float(reg.get("mask_mpp") or art.mask_mpp)
+    if ref.mask is not None:
+        for i, c in enumerate(mask_contours_um(ref.mask, ref.mask_mpp)):
+            ax.plot(c[:, 0] / ref.mpp, c[:, 1] / ref.mpp, color="#006400", linewidth=1.0,
+                    label=None if i else f"H&E tissue ({ref.slide_id})")
+    for i, c in enumerate(mask_contours_um(art.mask, mask_mpp)):
+        xy = transform.apply(c) / ref.mpp
+        ax.plot(xy[:, 0], xy[:, 1], color="#c71585", linewidth=1.0, linestyle="--",
+                label=None if i else f"{art.stain} tissue, registered")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
+    ax.set_title(f"{art.slide_id} on {ref.slide_id}: overlap Dice "
+                 f"{transform.overlap_dice:.2f}, rotation {transform.angle_deg:.1f}°", fontsize=9)
     return ax
 
 
@@ -141,7 +289,8 @@ def plot_qc_excluded(art: SlideArtefacts, thumb: np.ndarray | None = None, ax=No
 
 #: Drawing function of each overlay.
 PLOTTERS = {"classes": plot_class_overlay, "til_density": plot_til_density,
-            "mask": plot_tissue_mask, "qc": plot_qc_excluded}
+            "compartments": plot_compartments, "positive_density": plot_positive_density,
+            "registration": plot_registration, "mask": plot_tissue_mask, "qc": plot_qc_excluded}
 
 
 def render_overlay(art: SlideArtefacts, kind: str, thumb: np.ndarray | None,
@@ -154,12 +303,12 @@ def render_overlay(art: SlideArtefacts, kind: str, thumb: np.ndarray | None,
 
 def write_slide_overlays(folder: str | Path, out_dir: str | Path | None = None,
                          dpi: int = 100) -> dict[str, Path | str]:
-    """Write every overlay PNG of one slide (default: into its own folder).
+    """Write the overlay PNGs of one slide's stain (default: into its own folder).
 
     Returns
     -------
     dict
-        Overlay kind -> written path, or -> ``"not available: <why>"``.
+        Overlay kind (:func:`overlay_kinds`) -> written path, or -> ``"not available: <why>"``.
     """
     from immunodig.io import atomic_path
 
@@ -167,7 +316,8 @@ def write_slide_overlays(folder: str | Path, out_dir: str | Path | None = None,
     out = Path(out_dir) if out_dir else art.folder
     thumb = read_thumbnail(art)
     result: dict[str, Path | str] = {}
-    for kind, name in OVERLAY_FILES.items():
+    for kind in overlay_kinds(art):
+        name = OVERLAY_FILES[kind]
         try:
             data = render_overlay(art, kind, thumb, dpi)
         except SlideArtefactError as exc:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
-
-
 @dataclass
 class FigureItem:
     """An inlined figure: ``uri`` is a ``data:image/png;base64,...`` URI."""

@@ -6,7 +6,7 @@ Reading goes through :mod:`immunodig.slide_folder`, the one per-slide folder con
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,12 @@ class SlideArtefacts:
     mask : numpy.ndarray of bool or None
     mask_mpp : float or None
         From the manifest's config (``mask_mpp``).
+    config : dict
+        The build configuration of the manifest (empty without one).
+    ihc_cells : polars.DataFrame or None
+        IHC slides: DAB-positive cells (``x_um, y_um, area_um2, dab_od_mean``, IHC frame).
+    registration : dict or None
+        IHC slides: the rigid transform onto the patient's H&E slide (``registration.json``).
     """
 
     folder: Path
@@ -42,10 +48,17 @@ class SlideArtefacts:
     nuclei: pl.DataFrame | None
     mask: np.ndarray | None
     mask_mpp: float | None
+    config: dict = field(default_factory=dict)
+    ihc_cells: pl.DataFrame | None = None
+    registration: dict | None = None
 
     @property
     def slide_id(self) -> str:
         return str(self.slide.get("slide_id") or self.folder.name)
+
+    @property
+    def stain(self) -> str:
+        return str(self.slide.get("stain") or "HE")
 
     @property
     def mpp(self) -> float:
@@ -70,7 +83,14 @@ def load_slide_artefacts(folder: str | Path, with_nuclei: bool = True,
         raise SlideArtefactError(f"{exc}; run build-features for this slide first") from exc
     nuclei = sf.read_nuclei(folder, nuclei_columns) if with_nuclei else None
     mask, mask_mpp = sf.read_mask(folder, slide)
-    return SlideArtefacts(folder, slide, sf.read_tiles(folder), nuclei, mask, mask_mpp)
+    manifest = sf.read_manifest(folder) or {}
+    config = manifest.get("config") if isinstance(manifest.get("config"), dict) else {}
+    cells_path = folder / sf.IHC_CELLS_PARQUET
+    ihc_cells = pl.read_parquet(cells_path) if cells_path.is_file() else None
+    reg_path = folder / sf.REGISTRATION_JSON
+    registration = sf.read_json(reg_path) if reg_path.is_file() else None
+    return SlideArtefacts(folder, slide, sf.read_tiles(folder), nuclei, mask, mask_mpp, config,
+                          ihc_cells, registration)
 
 
 def thumbnail_mpp(art: SlideArtefacts, max_px: int = THUMB_MAX_PX) -> float:
@@ -79,9 +99,13 @@ def thumbnail_mpp(art: SlideArtefacts, max_px: int = THUMB_MAX_PX) -> float:
 
 
 def read_thumbnail(art: SlideArtefacts, max_px: int = THUMB_MAX_PX) -> np.ndarray | None:
-    """The slide's thumbnail, or ``None`` (logged) when the slide file cannot be opened."""
+    """The slide's thumbnail, or ``None`` (logged) when the slide file cannot be opened.
+
+    tifffile's own messages about odd tags of scanner files are silenced (errors stay).
+    """
     from immunodig.slides import Slide
 
+    logging.getLogger("tifffile").setLevel(logging.ERROR)
     path = art.slide.get("path")
     mpp = art.mpp if art.slide.get("mpp_source") == "override" else None
     try:
@@ -90,6 +114,40 @@ def read_thumbnail(art: SlideArtefacts, max_px: int = THUMB_MAX_PX) -> np.ndarra
     except (SlideError, OSError, TypeError) as exc:
         log.warning("slide %s: thumbnail not available (%s)", art.slide_id, type(exc).__name__)
         return None
+
+
+def resolve_slides(store_path: str | Path, ref: str | None, every: bool = False) -> list[str]:
+    """Slide ids of the store named by ``ref``: an id, a unique id prefix, or a slide file (its
+    path or file name); ``every`` gives all slides.
+
+    Raises
+    ------
+    SlideArtefactError
+        Nothing or several slides match (the message says how to list them).
+    """
+    from immunodig.store import query
+
+    slides = query(store_path, "select slide_id, path from slides order by slide_id")
+    ids = slides["slide_id"].to_list()
+    if every:
+        return ids
+    listing = ("; list them with `python cli.py query \"select slide_id, stain, path from slides\" "
+               "--store STORE`")
+    if not ref:
+        raise SlideArtefactError("name a slide (id, id prefix or file name) or pass --all")
+    if ref in ids:
+        return [ref]
+    paths = [str(p or "") for p in slides["path"].to_list()]
+    by_file = [i for i, p in zip(ids, paths) if p and (p == ref or Path(p).name == Path(ref).name)]
+    by_prefix = [i for i in ids if i.startswith(ref)]
+    found = by_file or by_prefix
+    if len(found) == 1:
+        return found
+    if not found:
+        raise SlideArtefactError(f"no slide of {store_path} has the id, id prefix or file name "
+                                 f"{ref!r}{listing}")
+    raise SlideArtefactError(f"{len(found)} slides of {store_path} match {ref!r}: give more of "
+                             f"the id{listing}")
 
 
 def locate_slide_folder(store_path: str | Path, slide_id: str, work_dir: str | Path | None = None) -> Path:

@@ -1,11 +1,14 @@
-"""Report section with the slide gallery: thumbnail, tissue classes and TIL density per slide."""
+"""Report section with the slide gallery: every stain sampled, labelled by stain, patient
+pseudonym and key numbers, density overlays on colour scales shared by all slides."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from immunodig.errors import ImmunodigError, SectionUnavailable
-from immunodig.report.figures import new_figure, png_data_uri
+from immunodig.report.figures import new_figure, no_data, png_data_uri
 from immunodig.report.overlays import plot_class_overlay, plot_til_density
 from immunodig.report.sections import FigureItem, Section
 from immunodig.report.slide_artefacts import load_slide_artefacts, read_thumbnail
@@ -23,11 +26,45 @@ with latest as (
                                order by finished_at desc nulls last, updated_at desc,
                                         run_id desc) = 1
 )
-select s.slide_id, s.stain
+select s.slide_id, coalesce(s.stain, 'HE') as stain, s.patient_id
 from slides s join latest l on l.slide_id = s.slide_id
 where l.status = 'done'
-order by case when s.stain = 'HE' then 0 else 1 end, s.slide_id
+order by case when s.stain = 'HE' then 0 else 1 end, s.stain, s.slide_id
 """
+#: Features printed under each gallery slide, by stain (``{marker}`` = lower-case stain).
+KEY_NUMBERS: dict[str, tuple[tuple[str, str], ...]] = {
+    "HE": (("prop_tumour", "tumour {:.0%}"),
+           ("til_density_intraepithelial_per_mm2", "iTIL {:.0f}/mm²"),
+           ("tls_count", "TLS {:.0f}")),
+    "IHC": (("{marker}_density_tumour_region_per_mm2", "{stain}+ tumour {:.0f}/mm²"),
+            ("{marker}_density_margin_per_mm2", "{stain}+ margin {:.0f}/mm²")),
+}
+
+
+def sample_by_stain(slides, max_slides: int):
+    """Up to ``max_slides`` rows, taking the stains in turn (H&E first) so every stain shows."""
+    groups = [g for _, g in slides.groupby("stain", sort=False)]
+    picked, i = [], 0
+    while len(picked) < min(max_slides, len(slides)):
+        for g in groups:
+            if i < len(g) and len(picked) < max_slides:
+                picked.append(g.iloc[i])
+        i += 1
+    return picked
+
+
+def key_numbers(stain: str, values: dict[str, float]) -> str:
+    """The slide's key numbers as a short label ("n/a" where a feature is undefined)."""
+    import math
+
+    parts = []
+    for name, fmt in KEY_NUMBERS["HE" if stain == "HE" else "IHC"]:
+        name = name.format(marker=stain.lower())
+        v = values.get(name)
+        label = fmt.replace("{stain}", stain)
+        parts.append(label.format(v) if v is not None and math.isfinite(v)
+                     else label.split(" {")[0] + " n/a")
+    return ", ".join(parts)
 
 
 def legend_figure() -> str:
@@ -45,7 +82,19 @@ def legend_figure() -> str:
 
 def gallery_section(store: Path, work_dir: Path | None = None,
                     max_slides: int = MAX_GALLERY) -> Section:
-    """Thumbnails with class and TIL-density overlays of processed slides (H&E first)."""
+    """Thumbnails with overlays of processed slides of every stain, on shared colour scales.
+
+    H&E: tissue classes and TIL density; IHC: positive-cell density and the registration onto the
+    H&E slide. Each density scale is shared by all slides of the gallery (99th percentile of the
+    pooled tile densities), so colours compare across slides.
+    """
+    from immunodig.report.overlays import (
+        density_vmax,
+        plot_positive_density,
+        plot_registration,
+        positive_grid,
+        til_grid,
+    )
     from immunodig.slide_folder import default_work_dir
     from immunodig.store import query
 
@@ -56,19 +105,38 @@ def gallery_section(store: Path, work_dir: Path | None = None,
     if not work.is_dir():
         raise SectionUnavailable(f"per-slide folder {work} not found; pass --work-dir where "
                                  "build-features wrote the slides")
+    picked = sample_by_stain(slides, max_slides)
+    feats = query(store, "select slide_id, feature, value from slide_features_current "
+                         "where slide_id in (select unnest($ids))",
+                  {"ids": [r.slide_id for r in picked]}).to_pandas()
+    values = {sid: dict(zip(g["feature"], g["value"])) for sid, g in feats.groupby("slide_id")}
+    stains = sorted(set(slides["stain"]))
     sec = Section("gallery", "Slide gallery",
-                  f"{min(len(slides), max_slides)} of {len(slides)} processed slides. Left: "
-                  "thumbnail; middle: predicted tissue class per tile; right: lymphocytes per "
-                  "mm² of tissue per tile. `python cli.py show SLIDE_ID` writes full-size "
-                  "overlays (also tissue mask and QC exclusions).")
+                  f"{len(picked)} of {len(slides)} processed slides, every stain sampled "
+                  f"({', '.join(stains)}). H&E: thumbnail, predicted tissue class per tile, "
+                  "lymphocytes per mm² of tissue per tile; IHC: thumbnail, positive cells per mm² "
+                  "per tile, tissue outline registered onto the H&E slide. Density colour scales "
+                  "are the same for every slide of the gallery. `python cli.py show SLIDE` writes "
+                  "full-size overlays (also compartments, tissue mask and QC exclusions).")
     sec.figures.append(FigureItem(legend_figure(), "tissue-class colours", "legend"))
-    for slide in slides.head(max_slides).itertuples():
-        folder = work / slide.slide_id
+    arts, grids = [], {"HE": [], "IHC": []}
+    for slide in picked:
         try:
-            art = load_slide_artefacts(folder, nuclei_columns=["x_px", "y_px", "cell_class"])
+            art = load_slide_artefacts(work / slide.slide_id,
+                                       nuclei_columns=["x_px", "y_px", "cell_class"])
         except ImmunodigError as exc:
             sec.notes.append(f"{slide.slide_id}: not available: {exc}")
             continue
+        arts.append((slide, art))
+        try:
+            kind = "HE" if art.stain == "HE" else "IHC"
+            grids[kind].append((til_grid if kind == "HE" else positive_grid)(art)[1])
+        except ImmunodigError:
+            pass
+    vmax = {k: density_vmax(np.concatenate([g.ravel() for g in v])) if v else None
+            for k, v in grids.items()}
+    for slide, art in arts:
+        he = art.stain == "HE"
         thumb = read_thumbnail(art, GALLERY_THUMB_PX)
         fig = new_figure((11.0, 3.6))
         ax = fig.add_subplot(1, 3, 1)
@@ -76,19 +144,22 @@ def gallery_section(store: Path, work_dir: Path | None = None,
                   extent=(0, art.size_px[0], art.size_px[1], 0))
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_title(f"{slide.slide_id} ({slide.stain})", fontsize=9)
+        label = (f"{slide.slide_id} · {art.stain} · patient {slide.patient_id or '-'}\n"
+                 f"{key_numbers(art.stain, values.get(slide.slide_id, {}))}")
+        ax.set_title(label, fontsize=8)
+        panels = ((plot_class_overlay, {"legend": False}),
+                  (plot_til_density, {"vmax": vmax["HE"]})) if he else \
+                 ((plot_positive_density, {"vmax": vmax["IHC"]}), (plot_registration, {}))
         notes = []
-        for i, plotter in ((2, plot_class_overlay), (3, plot_til_density)):
+        for i, (plotter, options) in enumerate(panels, start=2):
             panel = fig.add_subplot(1, 3, i)
             try:
-                if plotter is plot_class_overlay:
-                    plotter(art, thumb, ax=panel, legend=False)
-                else:
-                    plotter(art, thumb, ax=panel)
+                plotter(art, thumb, ax=panel, **options)
             except ImmunodigError as exc:
-                panel.axis("off")
-                panel.text(0.5, 0.5, "not available", ha="center", va="center", fontsize=9)
+                no_data(panel, "no data")
                 notes.append(str(exc))
-        caption = slide.slide_id + (f" (not available: {'; '.join(notes)})" if notes else "")
-        sec.figures.append(FigureItem(png_data_uri(fig, dpi=80, fmt="jpeg"), caption, slide.slide_id))
+        caption = f"{slide.slide_id} ({art.stain}, patient {slide.patient_id or '-'})" + (
+            f" (not available: {'; '.join(notes)})" if notes else "")
+        sec.figures.append(FigureItem(png_data_uri(fig, dpi=80, fmt="jpeg"), caption,
+                                      slide.slide_id))
     return sec

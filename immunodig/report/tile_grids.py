@@ -1,5 +1,5 @@
-"""Tile-level pictures computed on the slide's tile grid (no drawing): class colours, TIL
-density per tile and QC exclusions, in level-0 pixel coordinates."""
+"""Tile-level pictures computed on the slide's tile grid (no drawing): class colours, cell (TIL,
+IHC-positive) density per tile and QC exclusions, in level-0 pixel coordinates."""
 
 from __future__ import annotations
 
@@ -73,12 +73,12 @@ def class_overlay_rgba(tiles: pl.DataFrame, grid: TileGrid, alpha: float = 0.5) 
     return img
 
 
-def til_density_grid(tiles: pl.DataFrame, nuclei: pl.DataFrame, grid: TileGrid,
-                     mpp: float) -> np.ndarray:
-    """Lymphocytes per mm² of tissue in each tile (NaN off tissue or where QC failed).
+def cell_density_grid(tiles: pl.DataFrame, x_px: np.ndarray, y_px: np.ndarray, grid: TileGrid,
+                      mpp: float) -> np.ndarray:
+    """Cells per mm² of tissue in each tile (NaN off tissue or where QC failed).
 
-    The tissue area of a tile is its area times ``tissue_fraction``; a nucleus belongs to the
-    tile whose rectangle contains its level-0 centroid.
+    The tissue area of a tile is its area times ``tissue_fraction``; a cell belongs to the
+    tile whose rectangle contains its level-0 centroid ``(x_px, y_px)``.
     """
     area_mm2 = (grid.tile_w_px * mpp / 1000.0) * (grid.tile_h_px * mpp / 1000.0)
     tissue = np.zeros(grid.shape)
@@ -87,11 +87,17 @@ def til_density_grid(tiles: pl.DataFrame, nuclei: pl.DataFrame, grid: TileGrid,
         else np.ones(tiles.height, bool)
     tissue[grid.row[ok], grid.col[ok]] = frac[ok] * area_mm2
     counts = np.zeros(grid.shape)
-    lym = nuclei.filter(pl.col("cell_class") == TIL_CLASS)
-    r, c, inside = grid.cell_of(lym["x_px"].to_numpy(), lym["y_px"].to_numpy())
+    r, c, inside = grid.cell_of(x_px, y_px)
     np.add.at(counts, (r[inside], c[inside]), 1)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(tissue > 0, counts / tissue, np.nan)
+
+
+def til_density_grid(tiles: pl.DataFrame, nuclei: pl.DataFrame, grid: TileGrid,
+                     mpp: float) -> np.ndarray:
+    """Lymphocytes (nuclei of class :data:`TIL_CLASS`) per mm² of tissue in each tile."""
+    lym = nuclei.filter(pl.col("cell_class") == TIL_CLASS)
+    return cell_density_grid(tiles, lym["x_px"].to_numpy(), lym["y_px"].to_numpy(), grid, mpp)
 
 
 def qc_overlay_rgba(tiles: pl.DataFrame, grid: TileGrid, alpha: float = 0.7) -> tuple[np.ndarray, dict[str, int]]:

@@ -77,8 +77,8 @@ def make_nuclei(rng: np.random.Generator, n: int = 300, side_px: int = SIDE_PX) 
 
 def write_slide_folder(work: Path, slide_id: str, patient_id: str | None, slide_path: Path,
                        features: dict[str, float], seed: int, stain: str = "HE",
-                       nuclei: bool = True) -> Path:
-    """Write one complete per-slide folder (manifest last)."""
+                       nuclei: bool = True, flags: dict[str, str] | None = None) -> Path:
+    """Write one complete per-slide folder (manifest last); ``flags`` adds a ``qc.json``."""
     rng = np.random.default_rng(seed)
     folder = work / slide_id
     folder.mkdir(parents=True, exist_ok=True)
@@ -97,6 +97,10 @@ def write_slide_folder(work: Path, slide_id: str, patient_id: str | None, slide_
     if nuclei:
         make_nuclei(rng).write_parquet(folder / "nuclei.parquet")
         files.append("nuclei.parquet")
+    if flags is not None:
+        (folder / "qc.json").write_text(json.dumps({
+            "measures": {"tissue_area_mm2": 0.8, "nuclei_per_mm2": 150.0}, "flags": flags}))
+        files.append("qc.json")
     pl.DataFrame({"feature": list(features), "value": list(features.values()),
                   "feature_version": [1] * len(features)},
                  schema={"feature": pl.String, "value": pl.Float64,
@@ -132,8 +136,9 @@ def build_store(root: Path, slide_path: Path, n_patients: int = 30, seed: int = 
                      "prop_stroma": float(rng.uniform(0.1, 0.4)),
                      "til_density_intraepithelial_per_mm2": til,
                      "tls_count": float(rng.poisson(2 - resistant[i]))}
+            flags = {"nuclei_density_low": "nuclei 150 per mm² (< 500)"} if i == 3 else {}
             folder = write_slide_folder(work, f"s_{i:016x}", f"P{i:03d}", slide_path, feats,
-                                        seed + i, nuclei=i % 5 != 4)
+                                        seed + i, nuclei=i % 5 != 4, flags=flags)
             st.ingest_slide_dir(folder)
         st.record_failure(run_id=RUN_ID, reason="not_found", message="missing file",
                           path="/data/gone.svs")
@@ -174,3 +179,32 @@ def build_store(root: Path, slide_path: Path, n_patients: int = 30, seed: int = 
         fit_store(store, "pfs", "morphology", "cox", root / "cox.joblib")
         fit_store(store, "resistance", "morphology", "xgboost", root / "xgb.joblib")
     return store
+
+
+def write_ihc_folder(work: Path, slide_id: str, patient_id: str | None, slide_path: Path,
+                     reference_slide_id: str | None, seed: int, stain: str = "CD3",
+                     n_cells: int = 200) -> Path:
+    """An IHC slide folder as build-features writes it: QC-only tiles (no class), positive cells
+    in the IHC frame and, with a reference H&E slide, ``registration.json`` (a 10° rotation)."""
+    rng = np.random.default_rng(seed)
+    folder = write_slide_folder(work, slide_id, patient_id, slide_path, {"area_tissue_mm2": 0.5},
+                                seed, stain=stain, nuclei=False)
+    tiles = pl.read_parquet(folder / "tiles.parquet")
+    tiles.with_columns(pl.lit(None, dtype=pl.String).alias("pred_class"),
+                       *[pl.lit(None, dtype=pl.Float64).alias(f"prob_{c}") for c in KATHER_CLASSES]
+                       ).write_parquet(folder / "tiles.parquet")
+    x = rng.uniform(0, SIDE_PX * MPP, n_cells)
+    y = rng.uniform(0, SIDE_PX * MPP, n_cells)
+    pl.DataFrame({"x_um": x, "y_um": y, "area_um2": rng.uniform(20, 80, n_cells),
+                  "dab_od_mean": rng.uniform(0.05, 0.4, n_cells)}).write_parquet(
+        folder / "ihc_cells.parquet")
+    files = ["slide.json", "mask.png", "tiles.parquet", "features.parquet", "ihc_cells.parquet"]
+    if reference_slide_id is not None:
+        (folder / "registration.json").write_text(json.dumps({
+            "reference_slide_id": reference_slide_id, "angle_deg": 10.0, "shift_um": [20.0, -10.0],
+            "centre_um": [500.0, 500.0], "overlap_dice": 0.83, "mask_mpp": MASK_MPP}))
+        files.append("registration.json")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"] = {name: _sha(folder / name) for name in files}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder

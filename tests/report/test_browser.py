@@ -62,7 +62,7 @@ def test_report_renders_in_chromium(full_report, tmp_path):
     assert m, f"probe did not run; stderr: {res.stderr[-2000:]}"
     images, broken, errors = map(int, m.groups())
     assert images >= 10 and broken == 0 and errors == 0, (images, broken, errors)
-    console = [l for l in res.stderr.splitlines() if "CONSOLE" in l and "probe.html" in l]
+    console = [ln for ln in res.stderr.splitlines() if "CONSOLE" in ln and "probe.html" in ln]
     assert not console, console
 
     shot = full_report.path.with_name("report_screenshot.png")

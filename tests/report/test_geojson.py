@@ -41,8 +41,9 @@ def test_export_round_trip(folder, tmp_path):
     assert data["type"] == "FeatureCollection"
     feats = data["features"]
     kinds = [f["properties"]["objectType"] for f in feats]
-    assert set(kinds) == {"tile", "detection"}
-    assert counts == {"tiles": tiles.height, "detections": nuclei.height}
+    assert set(kinds) == {"tile", "annotation", "detection"}
+    assert counts == {"tiles": tiles.height, "annotations": kinds.count("annotation"),
+                      "detections": nuclei.height}
     assert kinds.count("tile") == tiles.height and kinds.count("detection") == nuclei.height
     for f in feats:
         m = f["properties"]["measurements"]
@@ -81,7 +82,7 @@ def test_export_round_trip(folder, tmp_path):
 
 def test_points_and_tiles_only(folder, tmp_path):
     out = tmp_path / "points.geojson"
-    export_slide_geojson(folder, out, tiles=False, nucleus_shape="point")
+    export_slide_geojson(folder, out, tiles=False, annotations=False, nucleus_shape="point")
     feats = _load(out)["features"]
     nuclei = pl.read_parquet(folder / "nuclei.parquet")
     assert all(f["geometry"]["type"] == "Point" for f in feats)

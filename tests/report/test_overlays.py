@@ -8,10 +8,9 @@ import pytest
 from matplotlib.colors import to_rgba
 from PIL import Image
 
-from immunodig.report.overlays import OVERLAY_FILES, write_slide_overlays
+from immunodig.report.overlays import HE_OVERLAYS, OVERLAY_FILES, write_slide_overlays
 from immunodig.report.slide_artefacts import load_slide_artefacts
-from immunodig.report.tile_grids import (class_overlay_rgba, qc_overlay_rgba, til_density_grid,
-                                         tile_grid_of)
+from immunodig.report.tile_grids import class_overlay_rgba, qc_overlay_rgba, til_density_grid, tile_grid_of
 from immunodig.vocab import KATHER_COLOURS
 from tests.report.builders import MPP, TILE_PX, write_slide_folder
 
@@ -55,7 +54,7 @@ def test_til_density_counts_lymphocytes_per_tissue_area(folder):
 
 def test_write_overlays_beside_the_slide(folder):
     written = write_slide_overlays(folder)
-    assert set(written) == set(OVERLAY_FILES)
+    assert set(written) == set(HE_OVERLAYS)
     for kind, path in written.items():
         assert path == folder / OVERLAY_FILES[kind]
         with Image.open(path) as im:

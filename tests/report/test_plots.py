@@ -7,13 +7,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from immunodig.report import (calibration_curve_ci, km_by_group, mean_abs_shap, plot_calibration,
-                              plot_feature_distribution, plot_feature_set_comparison,
-                              plot_hazard_ratios, plot_importance, plot_km, plot_roc, roc_curve_ci)
-from immunodig.report.calibration import wilson_interval
 from immunodig.evaluation.curves import survival_calibration_curve
 from immunodig.evaluation.metrics import net_benefit
 from immunodig.models import survival_target
+from immunodig.report import (
+    calibration_curve_ci,
+    km_by_group,
+    mean_abs_shap,
+    plot_calibration,
+    plot_feature_distribution,
+    plot_feature_set_comparison,
+    plot_hazard_ratios,
+    plot_importance,
+    plot_km,
+    plot_roc,
+    roc_curve_ci,
+)
+from immunodig.report.calibration import wilson_interval
 from immunodig.report.decision import plot_decision_curve
 from immunodig.report.distributions import group_summary, resistance_label
 

@@ -11,8 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from immunodig.report import build_report
+from immunodig.report.overlays import HE_OVERLAYS
 
-SECTIONS = ("flow", "cohort", "distributions", "performance", "risk_groups", "explanations",
+SECTIONS = ("flow", "qc", "cohort", "distributions", "performance", "risk_groups", "explanations",
             "comparison", "provenance", "gallery")
 
 
@@ -65,9 +66,23 @@ def test_report_is_self_contained(full_report):
     assert "<script" not in html and "@import" not in html and "url(" not in html
 
 
-def test_report_names_no_patient(full_report):
+def test_report_names_patients_only_where_slides_are_checked(full_report):
+    """Pseudonyms label flagged slides (QC) and gallery slides only; no other section names one."""
     text = re.sub(r"data:image/[a-z]+;base64,[A-Za-z0-9+/=]+", "", full_report.path.read_text())
-    assert not re.search(r"\bP\d{3}\b", text)
+    sections = dict(re.findall(r'<section id="([a-z_]+)">(.*?)</section>', text, re.S))
+    assert "qc" in sections and "gallery" in sections
+    for sid, body in sections.items():
+        if sid not in ("qc", "gallery"):
+            assert not re.search(r"\bP\d{3}\b", body), sid
+
+
+def test_qc_section_lists_flagged_slides_with_reasons(full_report):
+    text = full_report.path.read_text()
+    qc = re.search(r'<section id="qc">(.*?)</section>', text, re.S).group(1)
+    assert "1 of 30 slides raise a plausibility flag" in qc
+    assert "s_0000000000000003" in qc and "P003" in qc and "nuclei_density_low" in qc
+    assert "nuclei 150 per mm² (&lt; 500)" in qc
+    assert '<div class="table-scroll">' in qc
 
 
 def test_bare_store_degrades_section_by_section(bare_store, tmp_path):
@@ -119,7 +134,7 @@ def test_cli_report_show_export(model_store, bare_store, tmp_path):
     res = runner.invoke(app, ["show", "s_0000000000000000", "--store", str(model_store),
                               "--out-dir", str(tmp_path / "png")])
     assert res.exit_code == 0, res.output
-    assert len(list((tmp_path / "png").glob("overlay_*.png"))) == 4
+    assert len(list((tmp_path / "png").glob("overlay_*.png"))) == len(HE_OVERLAYS)
     gj = tmp_path / "s.geojson"
     res = runner.invoke(app, ["export-geojson", "s_0000000000000000", "--store",
                               str(model_store), "--out", str(gj)])

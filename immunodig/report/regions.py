@@ -1,0 +1,116 @@
+"""The tile-map compartments the features use, as polygons in level-0 pixels.
+
+The compartments are those of :func:`immunodig.features.margin.compartments` on the slide's
+:class:`~immunodig.features.tilemap.TileMap` (built with the run's ``tile_size_um`` and
+``margin_um`` from the manifest): each is the union of the rectangles (``x_px, y_px, w_px, h_px``)
+of its tiles, so a polygon covers exactly the tiles a feature counts. Measurements are those the
+features divide by (tissue area = tile area x ``tissue_fraction``) plus the polygon's own area.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from immunodig.config import BuildConfig
+from immunodig.report.slide_artefacts import SlideArtefacts
+
+#: QuPath classification name of each compartment -> colour (RGB hex).
+REGION_COLOURS: dict[str, str] = {
+    "tissue": "#2ca02c",
+    "tumour region": "#9467bd",
+    "margin inner": "#d62728",
+    "margin outer": "#ff7f0e",
+    "core": "#8c564b",
+}
+
+
+@dataclass
+class Region:
+    """One compartment: its QuPath class name, geometry (shapely, level-0 px) and measurements."""
+
+    name: str
+    geometry: object
+    measurements: dict[str, float] = field(default_factory=dict)
+
+
+def build_config(art: SlideArtefacts) -> BuildConfig:
+    """The run's build configuration from the manifest (defaults for keys it lacks)."""
+    from dataclasses import fields
+
+    names = {f.name for f in fields(BuildConfig)}
+    return BuildConfig(**{k: v for k, v in art.config.items() if k in names})
+
+
+def cells_polygon(tiles: pl.DataFrame, rows: np.ndarray, cols: np.ndarray,
+                  where: np.ndarray):
+    """Union of the rectangles of the tiles whose grid cell lies in ``where`` (shapely)."""
+    import shapely
+
+    take = np.flatnonzero(where[rows, cols]) if where.size else np.zeros(0, np.int64)
+    x = tiles["x_px"].to_numpy().astype(float)[take]
+    y = tiles["y_px"].to_numpy().astype(float)[take]
+    w = tiles["w_px"].to_numpy().astype(float)[take]
+    h = tiles["h_px"].to_numpy().astype(float)[take]
+    return shapely.union_all(shapely.box(x, y, x + w, y + h))
+
+
+def _lymphocytes_um(art: SlideArtefacts) -> np.ndarray | None:
+    """Lymphocyte centroids (N, 2) in µm, or ``None`` without nuclei."""
+    nuclei = art.nuclei
+    if nuclei is None or "cell_class" not in nuclei.columns:
+        return None
+    lym = nuclei.filter(pl.col("cell_class") == "lymphocyte")
+    if "x_um" in lym.columns:
+        xy = lym.select("x_um", "y_um").to_numpy().astype(float)
+    else:
+        xy = lym.select("x_px", "y_px").to_numpy().astype(float) * art.mpp
+    return xy.reshape(-1, 2)
+
+
+def slide_regions(art: SlideArtefacts) -> list[Region]:
+    """The compartments of a classified slide (empty ones left out).
+
+    Returns
+    -------
+    list of Region
+        ``tissue`` (classified tissue tiles), ``tumour region``, ``margin inner``,
+        ``margin outer`` and ``core``; measurements ``area_um2`` (polygon),
+        ``tissue_area_mm2``, ``n_tiles`` and, with nuclei, ``lymphocytes`` and
+        ``til_density_per_mm2``; the tumour region also ``tumour_edge_length_mm``.
+    """
+    from immunodig.features.composition import ratio
+    from immunodig.features.margin import compartments, count_in_cells
+    from immunodig.features.tilemap import TileMap
+
+    tiles = art.tiles
+    if tiles is None or tiles.height == 0 or tiles["pred_class"].drop_nulls().len() == 0:
+        return []
+    cfg = build_config(art)
+    tmap = TileMap.from_tiles(tiles, cfg.tile_size_um)
+    comp = compartments(tmap, cfg.margin_um)
+    rows = np.round(tiles["y_um"].to_numpy().astype(float) / tmap.tile_um).astype(np.int64) - tmap.row0
+    cols = np.round(tiles["x_um"].to_numpy().astype(float) / tmap.tile_um).astype(np.int64) - tmap.col0
+    masks = {"tissue": tmap.classified, "tumour region": comp.tumour_region,
+             "margin inner": comp.inner_margin, "margin outer": comp.outer_margin,
+             "core": comp.core}
+    lym = _lymphocytes_um(art)
+    px_area_um2 = art.mpp * float(art.slide.get("mpp_y") or art.mpp)
+    out: list[Region] = []
+    for name, where in masks.items():
+        if not where.any():
+            continue
+        geom = cells_polygon(tiles, rows, cols, where)
+        tissue_mm2 = float(tmap.tissue_area_mm2[where].sum())
+        m = {"area_um2": float(geom.area) * px_area_um2, "tissue_area_mm2": tissue_mm2,
+             "n_tiles": int(where.sum())}
+        if lym is not None:
+            n = count_in_cells(tmap, lym, where)
+            m["lymphocytes"] = n
+            m["til_density_per_mm2"] = ratio(n, tissue_mm2)
+        if name == "tumour region":
+            m["tumour_edge_length_mm"] = comp.edge_length_mm
+        out.append(Region(name, geom, m))
+    return out
