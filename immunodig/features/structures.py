@@ -9,6 +9,8 @@ tumour edge, and *distant* otherwise.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy import ndimage
 
@@ -21,18 +23,36 @@ from immunodig.features.tilemap import TileMap
 TLS_MIN_AREA_MM2 = 0.03
 
 
-def structure_features(tmap: TileMap, comp: Compartments, cfg: BuildConfig) -> dict[str, float]:
-    """TLS-candidate counts, areas and positions relative to the tumour edge.
+@dataclass(frozen=True)
+class TLSCandidates:
+    """The TLS candidates of a tile map (index ``k`` is candidate ``k``).
 
-    Parameters
+    Attributes
     ----------
-    tmap : TileMap
-        The slide's tile map.
-    comp : Compartments
-        Tumour region and edge distances of ``tmap``.
-    cfg : BuildConfig
-        ``margin_um`` and ``extra["tls_min_area_mm2"]``.
+    labels : numpy.ndarray of int
+        Tile-map component label of each LYM group (0 = none); candidate ``k`` is label
+        ``label_ids[k]``.
+    label_ids : numpy.ndarray of int
+    area_mm2, edge_distance_um : numpy.ndarray of float
+        Tissue area, and signed edge distance of the tile nearest the tumour edge.
+    intratumoural, peritumoural : numpy.ndarray of bool
     """
+
+    labels: np.ndarray
+    label_ids: np.ndarray
+    area_mm2: np.ndarray
+    edge_distance_um: np.ndarray
+    intratumoural: np.ndarray
+    peritumoural: np.ndarray
+
+    def mask(self, k: int) -> np.ndarray:
+        """Tile-map cells of candidate ``k``."""
+        return self.labels == self.label_ids[k]
+
+
+def tls_candidates(tmap: TileMap, comp: Compartments, cfg: BuildConfig) -> TLSCandidates:
+    """Label the LYM groups of ``tmap`` and keep those of at least the minimum area (module
+    docstring), with their position relative to the tumour."""
     min_area = float(cfg.extra.get("tls_min_area_mm2", TLS_MIN_AREA_MM2))
     lym = tmap.is_class("LYM")
     labels, n = ndimage.label(lym, structure=np.ones((3, 3), bool)) if lym.size else (lym, 0)
@@ -48,13 +68,30 @@ def structure_features(tmap: TileMap, comp: Compartments, cfg: BuildConfig) -> d
     keep = comp_area >= min_area
     intra = keep & (in_tumour > comp_area / 2)
     peri = keep & ~intra & (nearest <= cfg.margin_um)
-    kept_area = comp_area[keep]
-    distances = nearest[keep]
+    return TLSCandidates(labels, np.flatnonzero(keep) + 1, comp_area[keep], nearest[keep],
+                         intra[keep], peri[keep])
+
+
+def structure_features(tmap: TileMap, comp: Compartments, cfg: BuildConfig) -> dict[str, float]:
+    """TLS-candidate counts, areas and positions relative to the tumour edge.
+
+    Parameters
+    ----------
+    tmap : TileMap
+        The slide's tile map.
+    comp : Compartments
+        Tumour region and edge distances of ``tmap``.
+    cfg : BuildConfig
+        ``margin_um`` and ``extra["tls_min_area_mm2"]``.
+    """
+    tls = tls_candidates(tmap, comp, cfg)
+    kept_area = tls.area_mm2
+    intra, peri = tls.intratumoural, tls.peritumoural
     tumour_area = float(tmap.tissue_area_mm2[comp.tumour_region].sum())
-    finite = distances[np.isfinite(distances)]
+    finite = tls.edge_distance_um[np.isfinite(tls.edge_distance_um)]
     n_near = int(intra.sum() + peri.sum())
     return {
-        "tls_count": float(keep.sum()),
+        "tls_count": float(len(kept_area)),
         "tls_intratumoural_count": float(intra.sum()),
         "tls_peritumoural_count": float(peri.sum()),
         "tls_density_tumour_per_mm2": ratio(n_near, tumour_area),

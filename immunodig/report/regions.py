@@ -77,12 +77,14 @@ def slide_regions(art: SlideArtefacts) -> list[Region]:
     -------
     list of Region
         ``tissue`` (classified tissue tiles), ``tumour region``, ``margin inner``,
-        ``margin outer`` and ``core``; measurements ``area_um2`` (polygon),
+        ``margin outer``, ``core`` and one ``TLS`` per TLS candidate (its ``position``
+        and ``edge_distance_um`` too); measurements ``area_um2`` (polygon),
         ``tissue_area_mm2``, ``n_tiles`` and, with nuclei, ``lymphocytes`` and
         ``til_density_per_mm2``; the tumour region also ``tumour_edge_length_mm``.
     """
     from immunodig.features.composition import ratio
     from immunodig.features.margin import compartments, count_in_cells
+    from immunodig.features.structures import tls_candidates
     from immunodig.features.tilemap import TileMap
 
     tiles = art.tiles
@@ -113,4 +115,15 @@ def slide_regions(art: SlideArtefacts) -> list[Region]:
         if name == "tumour region":
             m["tumour_edge_length_mm"] = comp.edge_length_mm
         out.append(Region(name, geom, m))
+    tls = tls_candidates(tmap, comp, cfg)
+    for k in range(len(tls.area_mm2)):
+        where = tls.mask(k)
+        m = {"area_um2": 0.0, "tissue_area_mm2": float(tls.area_mm2[k]),
+             "n_tiles": int(where.sum()),
+             "position": "intratumoural" if tls.intratumoural[k] else
+                         "peritumoural" if tls.peritumoural[k] else "distant",
+             "edge_distance_um": float(tls.edge_distance_um[k])}
+        geom = cells_polygon(tiles, rows, cols, where)
+        m["area_um2"] = float(geom.area) * px_area_um2
+        out.append(Region("TLS", geom, m))
     return out

@@ -105,3 +105,25 @@ def test_ihc_overlays_draw_what_the_slide_has(he_folder, tmp_path, slide_file):
     written = write_slide_overlays(lonely, out_dir=tmp_path / "png2")
     assert "registration.json" in written["registration"]
     assert not isinstance(written["positive_density"], str)
+
+
+def test_tls_annotations_are_the_counted_tls_candidates(he_folder):
+    """A LYM block diagonal to the tumour becomes one TLS annotation: the same candidate, area and
+    position (here distant: beyond the 112 µm margin) that the tls_* features count."""
+    from immunodig.features.structures import structure_features
+
+    tiles = pl.read_parquet(he_folder / "tiles.parquet")
+    r, c = tiles["y_px"] // TILE_PX, tiles["x_px"] // TILE_PX
+    lym = (r >= 6) & (r <= 7) & (c >= 6) & (c <= 7) & tiles["qc_pass"]
+    tiles = tiles.with_columns(pred_class=pl.when(lym).then(pl.lit("LYM"))
+                               .otherwise(pl.col("pred_class")))
+    tiles.write_parquet(he_folder / "tiles.parquet")
+    art = load_slide_artefacts(he_folder)
+    tls = [r for r in slide_regions(art) if r.name == "TLS"]
+    cfg = BuildConfig(margin_um=MARGIN_UM)
+    tmap = TileMap.from_tiles(art.tiles, cfg.tile_size_um)
+    feats = structure_features(tmap, compartments(tmap, cfg.margin_um), cfg)
+    assert feats["tls_count"] == 1 and len(tls) == 1
+    assert tls[0].geometry.is_valid and tls[0].measurements["position"] == "distant"
+    assert feats["tls_peritumoural_count"] == feats["tls_intratumoural_count"] == 0
+    assert tls[0].measurements["tissue_area_mm2"] == pytest.approx(feats["tls_area_mm2"])
