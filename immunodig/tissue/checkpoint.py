@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from immunodig.errors import ModelFileError, ModelMetadataError, UnknownClassError
+from immunodig.io import atomic_path
 from immunodig.vocab import KATHER_CLASSES
 
 CHECKPOINT_FORMAT = "immunodig.tissue-classifier"
@@ -198,7 +199,7 @@ class LoadedModelFile:
 
 
 def save_checkpoint(path: str | Path, metadata: ModelMetadata, state_dict: dict[str, Any]) -> Path:
-    """Write a model file atomically (temporary name, then ``os.replace``).
+    """Write a model file atomically (:func:`immunodig.io.atomic_path`).
 
     Parameters
     ----------
@@ -209,8 +210,6 @@ def save_checkpoint(path: str | Path, metadata: ModelMetadata, state_dict: dict[
     state_dict : dict
         Tensors (``model.state_dict()`` or arrays of a feature head).
     """
-    import os
-
     import torch
 
     path = Path(path)
@@ -223,25 +222,21 @@ def save_checkpoint(path: str | Path, metadata: ModelMetadata, state_dict: dict[
         "state_dict": {k: v.detach().cpu().contiguous() if hasattr(v, "detach") else torch.as_tensor(v)
                        for k, v in state_dict.items()},
     }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
     return path
 
 
 def save_torchscript(path: str | Path, module: Any, metadata: ModelMetadata) -> Path:
     """Save a ``torch.jit.ScriptModule`` with the metadata embedded as ``immunodig.json``."""
-    import os
-
     import torch
 
     path = Path(path)
     ModelMetadata.from_dict(metadata.to_dict(), str(path))
-    tmp = path.with_name(path.name + ".tmp")
-    with warnings.catch_warnings():
+    with atomic_path(path) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        torch.jit.save(module, str(tmp), _extra_files={TORCHSCRIPT_METADATA_NAME: json.dumps(metadata.to_dict())})
-    os.replace(tmp, path)
+        torch.jit.save(module, str(tmp),
+                       _extra_files={TORCHSCRIPT_METADATA_NAME: json.dumps(metadata.to_dict())})
     return path
 
 

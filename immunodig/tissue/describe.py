@@ -8,7 +8,6 @@ input size and the number of outputs, and the metadata is written to ``<model fi
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from immunodig.errors import ModelMetadataError
+from immunodig.io import atomic_path
 from immunodig.tissue.checkpoint import CHECKPOINT_FORMAT, ModelMetadata, kather_code, load_model_file, sidecar_path
 from immunodig.tissue.layouts import is_tiatoolbox
 
@@ -123,10 +123,8 @@ def write_side_file(path: str | Path, metadata: ModelMetadata) -> Path:
     """Write ``<model file>.json`` atomically; returns its path."""
     path = Path(path)
     target = path.with_name(path.name + ".json")
-    data = metadata.to_dict()
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, target)
+    with atomic_path(target) as tmp:
+        tmp.write_text(json.dumps(metadata.to_dict(), indent=2) + "\n")
     return target
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tissue_helpers import synthetic_tiles
+from .tissue_helpers import synthetic_tiles
 
 
 @pytest.fixture(scope="session")

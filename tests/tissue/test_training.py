@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from tissue_helpers import synthetic_tiles, write_folder
+from .tissue_helpers import synthetic_tiles, write_folder
 from typer.testing import CliRunner
 
 from immunodig.tissue.classifier import load_tissue_classifier
