@@ -80,6 +80,18 @@ class SampleSizeWarning(UserWarning):
     """Too few patients or events for the number of candidate predictor parameters (Riley)."""
 
 
+class InputWarning(UserWarning):
+    """Modelling input that is used, but not as given; the message says what was done."""
+
+
+class UninformativeFeatureWarning(InputWarning):
+    """Covariates that are constant or entirely missing were left out of the model."""
+
+
+class RepeatedPatientWarning(InputWarning):
+    """Several rows share a patient identifier; they are scored as one patient (mean)."""
+
+
 class ValidationError(ImmunodigError):
     """Input table failed validation; ``problems`` lists every failure found.
 

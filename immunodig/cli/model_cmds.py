@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 from pathlib import Path
 from typing import Optional
 
@@ -13,6 +15,37 @@ from immunodig.errors import ConfigError
 MODEL_HELP = "logistic | xgboost (resistance); cox | xgb-cox | xgb-aft (pfs)"
 
 
+def _ci(lo: float, hi: float, fmt: str = ".3f") -> str:
+    """``95% CI lo-hi``, or why there is none (NaN bounds: undefined, see the JSON notes)."""
+    if math.isnan(lo) or math.isnan(hi):
+        return "no 95% CI: undefined here, see the JSON notes"
+    return f"95% CI {lo:{fmt}}-{hi:{fmt}}"
+
+
+def _with_input_warnings(command):
+    """Show every :class:`InputWarning` of ``command`` as one ``warning (Class): ...`` line on
+    stderr (also when the command then fails); other warnings are passed on unchanged."""
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        import warnings
+
+        from immunodig.errors import InputWarning
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", InputWarning)
+            try:
+                return command(*args, **kwargs)
+            finally:
+                for w in caught:
+                    if issubclass(w.category, InputWarning):
+                        typer.echo(f"warning ({w.category.__name__}): {w.message}", err=True)
+                    else:
+                        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+
+    return run
+
+
 def _features(value: str):
     items = [v.strip() for v in value.split(",") if v.strip()]
     return items[0] if len(items) == 1 else items
@@ -20,14 +53,12 @@ def _features(value: str):
 
 def _print_summary(summary: dict) -> None:
     if "auc" in summary:
-        lo, hi = summary["auc_ci"]
-        line = f"ROC AUC {summary['auc']:.3f} (95% CI {lo:.3f}-{hi:.3f})"
+        line = f"ROC AUC {summary['auc']:.3f} ({_ci(*summary['auc_ci'])})"
         if "pr_auc" in summary:
             line += (f", PR AUC {summary['pr_auc']:.3f}, Brier {summary['brier']:.3f}, "
                      f"calibration slope {summary['calibration']['slope']:.2f}")
     else:
-        lo, hi = summary["c_index_ci"]
-        line = (f"Harrell's C {summary['c_index']:.3f} (95% CI {lo:.3f}-{hi:.3f}), "
+        line = (f"Harrell's C {summary['c_index']:.3f} ({_ci(*summary['c_index_ci'])}), "
                 f"Uno's C {summary['uno_c']:.3f}")
         if "integrated_brier" in summary:
             line += f", integrated Brier {summary['integrated_brier']:.3f}"
@@ -41,6 +72,13 @@ def _print_summary(summary: dict) -> None:
                f"{line}")
     if summary.get("n_dropped_missing_outcome"):
         typer.echo(f"  {summary['n_dropped_missing_outcome']} row(s) without outcome dropped")
+    if summary.get("uninformative_features"):
+        typer.echo(f"  left out (constant or entirely missing): "
+                   f"{', '.join(summary['uninformative_features'])}")
+    if summary.get("n_patients_with_several_rows"):
+        typer.echo(f"  {summary['n_rows']} rows for {summary['n']} patients: "
+                   f"{summary['n_patients_with_several_rows']} patient(s) with several rows, "
+                   "each scored once (mean of its rows)")
     if summary.get("excluded_outcome_columns"):
         typer.echo(f"  outcome columns not used as covariates: "
                    f"{', '.join(summary['excluded_outcome_columns'])}")
@@ -58,14 +96,12 @@ def _split(value: Optional[str]) -> Optional[list[str]]:
 
 def _print_external(s: dict) -> None:
     if "auc" in s:
-        lo, hi = s["auc_ci"]
-        line = (f"ROC AUC {s['auc']:.3f} (95% CI {lo:.3f}-{hi:.3f}), Brier {s['brier']:.3f}, "
+        line = (f"ROC AUC {s['auc']:.3f} ({_ci(*s['auc_ci'])}), Brier {s['brier']:.3f}, "
                 f"calibration slope {s['calibration']['slope']:.2f}, intercept "
                 f"{s['calibration']['intercept']:.2f}")
     else:
-        lo, hi = s["c_index_ci"]
         cal = s["calibration"]
-        line = (f"Harrell's C {s['c_index']:.3f} (95% CI {lo:.3f}-{hi:.3f}), calibration slope "
+        line = (f"Harrell's C {s['c_index']:.3f} ({_ci(*s['c_index_ci'])}), calibration slope "
                 f"{cal['slope']:.2f}, observed/expected events {cal['o_e_ratio']:.2f}")
     typer.echo(f"{s['model']}: n={s['n']} patients, {s['n_events']} events; {line}")
     typer.echo(f"  validation: {s['validation']}")
@@ -100,6 +136,7 @@ def register(app: typer.Typer) -> None:
     """Add the modelling commands to ``app``."""
 
     @app.command("evaluate")
+    @_with_input_warnings
     def evaluate(
         model: Optional[str] = typer.Option(None, "--model", help=MODEL_HELP),
         model_file: Optional[Path] = typer.Option(
@@ -177,6 +214,7 @@ def register(app: typer.Typer) -> None:
             _write_json(summary, json_out)
 
     @app.command("fit")
+    @_with_input_warnings
     def fit(
         model: str = typer.Option(..., "--model", help=MODEL_HELP),
         store: Optional[Path] = typer.Option(None, "--store", help="DuckDB store"),
@@ -254,6 +292,7 @@ def register(app: typer.Typer) -> None:
             _write_json(meta, json_out)
 
     @app.command("compare")
+    @_with_input_warnings
     def compare(
         model: str = typer.Option(..., "--model", help=MODEL_HELP),
         table: Optional[Path] = typer.Option(None, "--table", help="CSV or Parquet table"),
@@ -300,8 +339,7 @@ def register(app: typer.Typer) -> None:
                                    reference or _split(store_sets)[0], **cv)
         metric = result["metric"]
         for name, r in result["sets"].items():
-            lo, hi = r[f"{metric}_ci"]
-            typer.echo(f"{name}: {metric} {r[metric]:.3f} (95% CI {lo:.3f}-{hi:.3f}), "
+            typer.echo(f"{name}: {metric} {r[metric]:.3f} ({_ci(*r[f'{metric}_ci'])}), "
                        f"{r['n_features']} features")
         for name, d in result["differences"].items():
             lo, hi = d["ci_corrected"]
@@ -312,6 +350,7 @@ def register(app: typer.Typer) -> None:
             _write_json(result, json_out)
 
     @app.command("predict")
+    @_with_input_warnings
     def predict(
         model_file: Path = typer.Option(..., "--model", help="file written by `fit`"),
         store: Optional[Path] = typer.Option(None, "--store", help="DuckDB store"),

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from enum import Enum
 from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
+
+from immunodig.errors import ConfigError
+
+#: A first line that is an option name (``--stor``), not a ``-- comment``.
+_OPTION_LIKE = re.compile(r"^--?[A-Za-z][A-Za-z0-9-]*$")
 
 
 class OutputFormat(str, Enum):
@@ -28,6 +35,26 @@ def _params(values: list[str] | None) -> dict[str, str] | None:
     return out
 
 
+def _sql_text(sql: str | None, file: Path | None) -> str:
+    """The SQL of ``query``: the argument, ``@FILE`` (the file's text) or ``--file FILE``."""
+    if (sql is None) == (file is None):
+        raise ConfigError("give the SQL either as the argument or with --file FILE (not both)")
+    if sql is not None and sql.startswith("@"):
+        file = Path(sql[1:])
+    elif sql is not None:
+        first = sql.strip().splitlines()[0] if sql.strip() else ""
+        if _OPTION_LIKE.match(first):
+            raise ConfigError(f"no such option: {first} (see query --help); a SQL file is run "
+                              "with --file FILE")
+        return sql
+    if not file.is_file():
+        raise ConfigError(f"SQL file not found: {file}")
+    try:
+        return file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"SQL file {file} cannot be read as UTF-8 text: {exc}") from exc
+
+
 def _report(result) -> None:
     again = " (same file imported before; rows rewritten identically)" if result.already_imported else ""
     typer.echo(f"{result.kind}: {result.rows} row(s) for {result.n_patients} patient(s) stored, "
@@ -37,20 +64,28 @@ def _report(result) -> None:
 def register(app: typer.Typer) -> None:
     """Add the store commands to ``app``."""
 
-    @app.command("query")
+    # ignore_unknown_options: SQL that starts with a ``-- comment`` reaches the argument
+    # instead of being read as an option (option-like first lines are refused in _sql_text).
+    @app.command("query", context_settings={"ignore_unknown_options": True})
     def query_cmd(
-        sql: str = typer.Argument(..., help="One SQL query; refer to values as $name."),
-        store: Path = typer.Option(..., "--store", help="The .duckdb store."),
-        fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table, csv or json."),
-        param: list[str] = typer.Option(None, "--param", help="Bound value NAME=VALUE for $NAME (repeatable)."),
-        max_rows: int = typer.Option(100, "--max-rows", help="Rows shown by --format table (-1: all)."),
+        store: Annotated[Path, typer.Option(help="The .duckdb store.")],
+        sql: Annotated[Optional[str], typer.Argument(
+            help="One SELECT / WITH query, or @FILE; refer to values as $name.")] = None,
+        file: Annotated[Optional[Path], typer.Option(
+            help="Read the query from this .sql file (comments allowed), e.g. "
+                 "docs/queries/01_cohort_overview.sql.")] = None,
+        fmt: Annotated[OutputFormat, typer.Option("--format", help="table, csv or json.")] = OutputFormat.table,
+        param: Annotated[Optional[list[str]], typer.Option(
+            help="Bound value NAME=VALUE for $NAME (repeatable).")] = None,
+        max_rows: Annotated[int, typer.Option(help="Rows shown by --format table (-1: all).")] = 100,
     ) -> None:
-        """Run a read-only query (no writes, no access to other files)."""
+        """Run exactly one read-only SELECT (no writes, no other statements, no access to other
+        files), given as the argument, as @FILE or with --file FILE."""
         import polars as pl
 
         from immunodig.store import query
 
-        df = query(store, sql, _params(param))
+        df = query(store, _sql_text(sql, file), _params(param))
         if fmt is OutputFormat.csv:
             typer.echo(df.write_csv(), nl=False)
         elif fmt is OutputFormat.json:
@@ -61,11 +96,15 @@ def register(app: typer.Typer) -> None:
 
     @app.command("import-clinical")
     def import_clinical_cmd(
-        file: Path = typer.Argument(..., help="Clinical table: .csv, .xlsx or .parquet."),
-        store: Path = typer.Option(..., "--store", help="The .duckdb store (created if missing)."),
-        id_column: str = typer.Option(None, "--id-column", help="Column of raw hospital IDs to pseudonymise."),
-        key_file: Path = typer.Option(None, "--key-file", help="Pseudonymisation key (else $IMMUNODIG_PSEUDONYM_KEY)."),
-        window: float = typer.Option(6.0, "--resistance-window-months", help="Progression within this many months = primary resistance."),
+        file: Annotated[Path, typer.Argument(help="Clinical table: .csv, .xlsx or .parquet.")],
+        store: Annotated[Path, typer.Option(help="The .duckdb store (created if missing).")],
+        id_column: Annotated[Optional[str], typer.Option(
+            help="Column of raw hospital IDs to pseudonymise.")] = None,
+        key_file: Annotated[Optional[Path], typer.Option(
+            help="Pseudonymisation key (else $IMMUNODIG_PSEUDONYM_KEY).")] = None,
+        window: Annotated[float, typer.Option(
+            "--resistance-window-months",
+            help="Progression within this many months = primary resistance.")] = 6.0,
     ) -> None:
         """Validate and import the clinical table (nothing is written unless all of it is valid)."""
         from immunodig.clinical import ResistanceRule, import_clinical
@@ -75,10 +114,13 @@ def register(app: typer.Typer) -> None:
 
     @app.command("import-genomic")
     def import_genomic_cmd(
-        file: Path = typer.Argument(..., help="Genomic table, long (patient_id, feature, value) or wide."),
-        store: Path = typer.Option(..., "--store", help="The .duckdb store."),
-        id_column: str = typer.Option(None, "--id-column", help="Column of raw hospital IDs to pseudonymise."),
-        key_file: Path = typer.Option(None, "--key-file", help="Pseudonymisation key (else $IMMUNODIG_PSEUDONYM_KEY)."),
+        file: Annotated[Path, typer.Argument(
+            help="Genomic table, long (patient_id, feature, value) or wide.")],
+        store: Annotated[Path, typer.Option(help="The .duckdb store.")],
+        id_column: Annotated[Optional[str], typer.Option(
+            help="Column of raw hospital IDs to pseudonymise.")] = None,
+        key_file: Annotated[Optional[Path], typer.Option(
+            help="Pseudonymisation key (else $IMMUNODIG_PSEUDONYM_KEY).")] = None,
     ) -> None:
         """Validate and import genomic features (e.g. TMB, KRAS mutated)."""
         from immunodig.clinical import import_genomic
@@ -87,10 +129,13 @@ def register(app: typer.Typer) -> None:
 
     @app.command("import-multiplex")
     def import_multiplex_cmd(
-        file: Path = typer.Argument(..., help="Table patient_id, marker, compartment, density_per_mm2."),
-        store: Path = typer.Option(..., "--store", help="The .duckdb store."),
-        id_column: str = typer.Option(None, "--id-column", help="Column of raw hospital IDs to pseudonymise."),
-        key_file: Path = typer.Option(None, "--key-file", help="Pseudonymisation key (else $IMMUNODIG_PSEUDONYM_KEY)."),
+        file: Annotated[Path, typer.Argument(
+            help="Table patient_id, marker, compartment, density_per_mm2.")],
+        store: Annotated[Path, typer.Option(help="The .duckdb store.")],
+        id_column: Annotated[Optional[str], typer.Option(
+            help="Column of raw hospital IDs to pseudonymise.")] = None,
+        key_file: Annotated[Optional[Path], typer.Option(
+            help="Pseudonymisation key (else $IMMUNODIG_PSEUDONYM_KEY).")] = None,
     ) -> None:
         """Validate and import multiplex / IHC cell densities."""
         from immunodig.clinical import import_multiplex
@@ -98,7 +143,7 @@ def register(app: typer.Typer) -> None:
         _report(import_multiplex(file, store, id_column=id_column, key_file=key_file))
 
     @app.command("check-store")
-    def check_store_cmd(store: Path = typer.Option(..., "--store", help="The .duckdb store.")) -> None:
+    def check_store_cmd(store: Annotated[Path, typer.Option(help="The .duckdb store.")]) -> None:
         """Run the consistency checks of sql/checks/; exit 1 if any finds violations."""
         from immunodig.store import Store
 

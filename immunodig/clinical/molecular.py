@@ -132,6 +132,9 @@ def import_multiplex(
 def _write(path: Path, store, kind: str, typed: pd.DataFrame, keys: tuple[str, ...], values: tuple[str, ...],
            pseudonymised: bool) -> ImportResult:
     """Replace rows with the same keys, in one transaction, and record the import."""
+    if typed.empty:
+        raise ValidationError(path.name, [{"row": None, "column": None, "check": (
+            "no values to import (every cell is empty)")}])
     columns = ", ".join((*keys, *values))
     match = " and ".join(f"t.{k} = i.{k}" for k in keys)
     sha = file_sha256(path)

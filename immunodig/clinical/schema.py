@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from immunodig.clinical.always_validate import always_validate
 from immunodig.errors import ValidationError
 from immunodig.vocab import CLINICAL_CATEGORIES
 
@@ -175,7 +176,8 @@ def _canonical(series: pd.Series, words: Iterable[str]) -> pd.Series:
 
 def _problems(schema: pa.DataFrameSchema, frame: pd.DataFrame, row_checks: Mapping[str, str]) -> list[dict]:
     try:
-        schema.validate(frame, lazy=True)
+        with always_validate():
+            schema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as exc:
         cases = exc.failure_cases
     else:

@@ -49,7 +49,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
     Raises
     ------
     ValidationError
-        The file is missing, of another format, unreadable, empty, or has duplicate columns.
+        The file is missing, of another format, unreadable, empty, has only a header (no data
+        rows), or has duplicate columns.
     """
     path = Path(path)
     source = path.name
@@ -83,5 +84,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if duplicated:
         raise ValidationError(source, [{"row": None, "column": c, "check": "duplicate column"} for c in duplicated])
     frame.columns = columns
+    if frame.shape[0] == 0:
+        raise fail("no data rows (only a header): nothing to import; export the table with its rows")
     frame = frame.reset_index(drop=True)
     return frame.apply(lambda col: col.map(_cell_text)).astype(object)

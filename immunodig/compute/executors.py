@@ -21,6 +21,33 @@ LostHandler = Callable[[Any, str], Any]
 
 EXECUTORS: tuple[str, ...] = ("debug", "local", "slurm")
 
+#: Slurm client commands the Slurm executor needs on PATH (submitit submits with ``sbatch`` and
+#: refuses to start without ``srun``).
+SLURM_COMMANDS: tuple[str, ...] = ("sbatch", "srun")
+
+
+def check_executor(name: str) -> None:
+    """Refuse an executor that cannot run here, before anything is recorded.
+
+    Raises
+    ------
+    ConfigError
+        ``name`` is not one of :data:`EXECUTORS`, or it is ``slurm`` and a command of
+        :data:`SLURM_COMMANDS` is not on ``PATH`` (not a Slurm login node).
+    """
+    import shutil
+
+    from immunodig.errors import ConfigError
+
+    if name not in EXECUTORS:
+        raise ConfigError(f"unknown executor {name!r}; use one of {', '.join(EXECUTORS)}")
+    if name == "slurm":
+        missing = [c for c in SLURM_COMMANDS if shutil.which(c) is None]
+        if missing:
+            raise ConfigError(f"--executor slurm needs the Slurm commands on PATH, but "
+                              f"{' and '.join(missing)} not found: run on a Slurm login node "
+                              "(or `module load slurm`), or use --executor local")
+
 
 def run_inprocess(fn: Callable[[J, Any], R], jobs: Sequence[J], ctx: Any) -> Iterator[R]:
     """Run jobs one after the other in this process (``--executor debug``)."""

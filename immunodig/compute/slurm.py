@@ -140,6 +140,9 @@ def run_slurm(fn: Callable, jobs: Sequence, ctx: Any, options: SlurmOptions | No
     """
     import submitit
 
+    from immunodig.compute.executors import check_executor
+
+    check_executor("slurm")  # a clear ConfigError instead of submitit's RuntimeError
     options = options or SlurmOptions()
     if precheck is not None:
         pending = []

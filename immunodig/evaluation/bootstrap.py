@@ -3,7 +3,10 @@
 Method (documented contract): the out-of-fold predictions of every CV repeat are kept; each
 bootstrap replicate draws patients with replacement (all rows of a drawn patient come along),
 computes the metric on every repeat's predictions for those patients and averages over repeats.
-The percentile interval of these replicates is reported. It reflects the sampling of patients
+The percentile interval of these replicates is reported; where it does not contain the point
+estimate (a bootstrap distribution shifted away from it: too few patients or events, most
+replicates undefined) no interval is given (NaN) rather than one that excludes its own estimate.
+It reflects the sampling of patients
 given the fitted models; the point estimate is the mean of the metric over repeats. Because it
 ignores the variability of refitting the models, it is too narrow in small cohorts; the reported
 AUC / C-index intervals use :mod:`immunodig.evaluation.cv_interval` instead.
@@ -54,9 +57,15 @@ def bootstrap_metric(metric: Callable, y, preds, groups, n_boot: int = 1000, see
     est = _over_repeats(metric, y, preds)
     reps = np.array([_over_repeats(metric, y, preds, i)
                      for i in bootstrap_indices(groups, n_boot, seed)])
-    lo, hi = np.nanquantile(reps, [alpha / 2, 1 - alpha / 2]) if n_boot else (np.nan, np.nan)
-    return {"estimate": est, "ci": [float(lo), float(hi)], "n_boot": n_boot,
-            "n_boot_valid": int(np.sum(~np.isnan(reps)))}
+    valid = int(np.sum(~np.isnan(reps)))
+    lo, hi = np.nanquantile(reps, [alpha / 2, 1 - alpha / 2]) if valid else (np.nan, np.nan)
+    out = {"estimate": est, "ci": [float(lo), float(hi)], "n_boot": n_boot,
+           "n_boot_valid": valid}
+    if not lo <= est <= hi:
+        out["ci"] = [float("nan")] * 2
+        out["note"] = ("no interval: the estimate is undefined, or the percentile interval "
+                       "does not contain it")
+    return out
 
 
 def paired_difference(metric: Callable, y, preds_a, preds_b, groups, n_boot: int = 1000,

@@ -8,7 +8,8 @@ narrow); ``ci_corrected`` is the corrected repeated-K-fold interval of the paire
 differences, which also accounts for refitting, and ``p_corrected`` the matching corrected
 resampled t-test (Nadeau & Bengio 2003): the test to quote for "set A adds value over B".
 Each set's own ``<metric>_ci`` is the corrected repeated-K-fold interval of
-:mod:`immunodig.evaluation.cv_interval`, as in :meth:`CVResult.summary`.
+:mod:`immunodig.evaluation.cv_interval` around the set's estimate, as in
+:meth:`CVResult.summary`.
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ def compare_feature_sets(X, y, ids, feature_sets: dict[str, list[str]], model: s
            "differences": {}}
     for set_name, res in scored.items():
         b = bootstrap_metric(metric, y, res.oof, ids, n_boot=n_boot, seed=seed)
-        c = corrected_cv_interval(metric, y, res.oof, res.fold_of, res.ids)
+        c = corrected_cv_interval(metric, y, res.oof, res.fold_of, res.ids,
+                                  estimate=b["estimate"])
         out["sets"][set_name] = {name: b["estimate"], f"{name}_ci": c["ci"],
                                  f"{name}_fold_mean": c["fold_mean"],
                                  f"{name}_ci_oof_bootstrap": b["ci"],

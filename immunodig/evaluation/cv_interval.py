@@ -10,6 +10,14 @@ and counted); with their mean m and variance s², the corrected variance is
 folds) and the interval is ``m ± t_{J-1, 1-alpha/2} sqrt(corrected variance)``, clipped to
 [0, 1]. ``n_test/n_train`` is the mean over folds of the ratio of test to training patients.
 
+The interval is reported around the point estimate it accompanies: with ``estimate`` given
+(the pooled out-of-fold metric that :meth:`CVResult.summary` reports as ``auc`` /
+``c_index``), it is ``estimate ± t sqrt(corrected variance)``, so the estimate always lies inside
+its interval; both estimate the same quantity, the expected performance of the procedure, and
+the corrected variance is that of their common fold-level spread. When every fold gives the
+same value (constant predictions) the spread is zero and no interval is given (NaN, with a
+``note``) rather than a zero-width one.
+
 :func:`corrected_resampled_t_test` is the matching test of "no difference" between two models
 evaluated on the same splits: ``t = m / sqrt((1/J + n_test/n_train) s²)`` of the paired per-fold
 differences, ``J - 1`` degrees of freedom, two-sided.
@@ -67,7 +75,7 @@ def fold_metrics(metric: Callable, y, preds, fold_of, groups) -> dict:
 
 
 def corrected_cv_interval(metric: Callable, y, preds, fold_of, groups, alpha: float = 0.05,
-                          preds_ref=None) -> dict:
+                          preds_ref=None, estimate: float | None = None) -> dict:
     """Corrected repeated-K-fold interval of ``metric`` around its mean over test folds.
 
     Parameters
@@ -79,12 +87,16 @@ def corrected_cv_interval(metric: Callable, y, preds, fold_of, groups, alpha: fl
     preds_ref : array (n_repeats, n), optional
         Predictions of a reference model on the same splits: the interval is then that of the
         paired per-fold difference ``metric(preds) - metric(preds_ref)``, clipped to [-1, 1].
+    estimate : float, optional
+        Point estimate the interval is centred on (default: the fold mean m).
 
     Returns
     -------
     dict
-        ``fold_mean`` (m), ``ci`` ([low, high], NaN when fewer than 2 folds are defined),
-        ``fold_sd`` (s), ``n_folds`` (J used), ``n_folds_skipped``, ``test_train_ratio``.
+        ``fold_mean`` (m), ``ci`` ([low, high] around ``estimate`` or m; NaN when fewer than 2
+        folds are defined, when the folds do not vary, or when the estimate is NaN),
+        ``fold_sd`` (s), ``n_folds`` (J used), ``n_folds_skipped``, ``test_train_ratio`` and,
+        where no interval is given, ``note``.
     """
     f = fold_metrics(metric, y, preds, fold_of, groups)
     v, bounds = f["values"], (0.0, 1.0)
@@ -100,12 +112,20 @@ def corrected_cv_interval(metric: Callable, y, preds, fold_of, groups, alpha: fl
     out = {"fold_mean": float(v.mean()) if j else float("nan"), "ci": [float("nan")] * 2,
            "fold_sd": float(v.std(ddof=1)) if j > 1 else float("nan"), "n_folds": j,
            "n_folds_skipped": f["n_folds_skipped"], "test_train_ratio": f["test_train_ratio"]}
+    centre = out["fold_mean"] if estimate is None else float(estimate)
     if j < 2:
+        out["note"] = f"{j} test fold(s) with a defined value: no interval"
+        return out
+    if v.var(ddof=1) == 0:
+        out["note"] = "every test fold gives the same value (constant predictions?): no interval"
+        return out
+    if not np.isfinite(centre):
+        out["note"] = "the point estimate is undefined: no interval"
         return out
     se = np.sqrt((1 / j + f["test_train_ratio"]) * v.var(ddof=1))
     half = float(student_t.ppf(1 - alpha / 2, j - 1) * se)
-    m = out["fold_mean"]
-    out["ci"] = [float(max(m - half, bounds[0])), float(min(m + half, bounds[1]))]
+    centre = min(max(centre, bounds[0]), bounds[1])
+    out["ci"] = [float(max(centre - half, bounds[0])), float(min(centre + half, bounds[1]))]
     return out
 
 

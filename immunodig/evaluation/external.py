@@ -65,7 +65,8 @@ def external_validation(pipe, meta: dict, df: pd.DataFrame, id_col: str, outcome
     """
     from immunodig.evaluation.nested_cv import _check_one_outcome_per_patient
 
-    X, y, ids, notes = prepare_table(df, id_col, outcome, list(meta["features"]), source)
+    X, y, ids, notes = prepare_table(df, id_col, outcome, list(meta["features"]), source,
+                                     drop_uninformative=False)  # the model's own columns
     _check_one_outcome_per_patient(y, ids)
     boot = {"n_boot": n_boot, "seed": seed}
     out = {"validation": VALIDATION_EXTERNAL, "model": meta.get("model"),

@@ -25,6 +25,7 @@ from immunodig.errors import ValidationError
 from immunodig.evaluation import metrics as M
 from immunodig.evaluation.bootstrap import bootstrap_metric
 from immunodig.evaluation.cv_interval import corrected_cv_interval
+from immunodig.evaluation.input_checks import check_outcome_classes
 from immunodig.evaluation.splits import grouped_splits, splits_key
 from immunodig.models.preprocessing import as_frame
 from immunodig.models.registry import build_pipeline, get_model
@@ -94,8 +95,9 @@ class CVResult:
 
         ``auc`` / ``c_index`` is the metric of the pooled out-of-fold predictions, averaged over
         repeats. ``auc_ci`` / ``c_index_ci`` is the corrected repeated-K-fold interval
-        (:mod:`immunodig.evaluation.cv_interval`), centred on the mean over test folds
-        (``auc_fold_mean`` / ``c_index_fold_mean``); it accounts for refitting the models.
+        (:mod:`immunodig.evaluation.cv_interval`) around that estimate, which therefore always
+        lies inside it; it accounts for refitting the models (the mean over test folds is
+        ``auc_fold_mean`` / ``c_index_fold_mean``).
         ``auc_ci_oof_bootstrap`` / ``c_index_ci_oof_bootstrap`` and the other ``*_ci`` keys are
         patient bootstraps of the out-of-fold predictions (models held fixed: too narrow).
 
@@ -123,7 +125,7 @@ class CVResult:
             auc = bootstrap_metric(M.roc_auc, y, self.oof, **boot)
             pr = bootstrap_metric(M.pr_auc, y, self.oof, **boot)
             br = bootstrap_metric(M.brier, y, self.oof, **boot)
-            out.update(auc=auc["estimate"], **self._corrected("auc", M.roc_auc),
+            out.update(auc=auc["estimate"], **self._corrected("auc", M.roc_auc, auc["estimate"]),
                        auc_ci_oof_bootstrap=auc["ci"], pr_auc=pr["estimate"],
                        pr_auc_ci=pr["ci"], brier=br["estimate"], brier_ci=br["ci"])
             cal = [M.calibration(y, p) for p in self.oof]
@@ -141,7 +143,8 @@ class CVResult:
             return M.uno_c(y, r, tau=tau)
 
         u = bootstrap_metric(uno, self.y, self.oof, **boot)
-        out.update(c_index=c["estimate"], **self._corrected("c_index", M.harrell_c),
+        out.update(c_index=c["estimate"],
+                   **self._corrected("c_index", M.harrell_c, c["estimate"]),
                    c_index_ci_oof_bootstrap=c["ci"], uno_c=u["estimate"],
                    uno_c_ci=u["ci"], uno_tau=tau)
         horizons = (np.quantile(time[event], [0.25, 0.5, 0.75]) if horizons is None
@@ -211,14 +214,17 @@ class CVResult:
             rows.append(row)
         return rows
 
-    def _corrected(self, name: str, metric) -> dict:
+    def _corrected(self, name: str, metric, estimate: float) -> dict:
         """``<name>_ci``, ``<name>_fold_mean`` and ``<name>_ci_method`` of the corrected
-        repeated-K-fold interval."""
-        c = corrected_cv_interval(metric, self.y, self.oof, self.fold_of, self.ids)
+        repeated-K-fold interval around ``estimate``."""
+        c = corrected_cv_interval(metric, self.y, self.oof, self.fold_of, self.ids,
+                                  estimate=estimate)
         method = {"method": "corrected repeated k-fold t interval (Nadeau & Bengio 2003), "
-                            "centred on the mean over test folds",
+                            "centred on the reported estimate",
                   "n_folds": c["n_folds"], "n_folds_skipped": c["n_folds_skipped"],
                   "fold_sd": c["fold_sd"], "test_train_ratio": c["test_train_ratio"]}
+        if "note" in c:
+            method["interval_note"] = c["note"]
         if c["n_folds_skipped"]:
             method["note"] = (f"{c['n_folds_skipped']} test fold(s) skipped: {name} undefined "
                               "there (one outcome class or no comparable pairs)")
@@ -332,6 +338,7 @@ def nested_cross_validate(X, y, ids, model: str = "logistic", *, n_splits: int =
                 "check": f"{int(bad.sum())} label(s) missing or not 0/1: drop unlabelled "
                          "patients first (evaluate_table does and counts them)"}])
         y = y.astype(int)
+    check_outcome_classes(y, "nested_cross_validate")
     _check_one_outcome_per_patient(y, ids)
     grid = list(ParameterGrid(spec.param_grid if param_grid is None else param_grid))
     if "model__random_state" in build_pipeline(model).get_params():
@@ -410,6 +417,7 @@ def fit_final_model(X, y, ids, model: str, *, seed: int = 0, inner_splits: int =
     X = as_frame(X).reset_index(drop=True)
     y = np.asarray(y)
     ids = np.asarray(ids).astype(str)
+    check_outcome_classes(y, "fit_final_model")
     grid = list(ParameterGrid(spec.param_grid if param_grid is None else param_grid))
     if "model__random_state" in build_pipeline(model).get_params():
         grid = [{**g, "model__random_state": seed} for g in grid]

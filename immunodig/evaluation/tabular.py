@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 
 from immunodig.errors import ValidationError
+from immunodig.evaluation import input_checks
+from immunodig.evaluation.input_checks import check_numeric_text, check_outcome_classes, repeated_patients
 from immunodig.evaluation.nested_cv import CVResult, nested_cross_validate
 from immunodig.models.registry import get_model
 from immunodig.models.survival import survival_target
@@ -69,13 +71,20 @@ def _binary(series: pd.Series, source: str, column: str) -> np.ndarray:
 
 
 def prepare_table(df: pd.DataFrame, id_col: str, outcome: Outcome,
-                  covariates: list[str] | None = None, source: str = "table"):
+                  covariates: list[str] | None = None, source: str = "table", *,
+                  drop_uninformative: bool = True):
     """Split a table into features, target and ids, dropping rows with a missing outcome.
+
+    The checks of :mod:`immunodig.evaluation.input_checks` run here: an outcome with one class
+    (no events) and text in a numeric column are refused; constant or all-missing covariates
+    are left out (``drop_uninformative``; off for a fitted model's columns) and several rows
+    of one patient are reported, both with a named warning and in ``notes``.
 
     Returns
     -------
     X : DataFrame, y : array, ids : array, notes : dict
-        ``notes`` counts dropped rows and names excluded outcome-like columns.
+        ``notes`` counts dropped rows and names excluded outcome-like columns, left-out
+        ``uninformative_features`` and ``n_patients_with_several_rows`` / ``n_identical_rows``.
     """
     needed = [id_col, *outcome.columns(), *(covariates or [])]
     missing = [c for c in needed if c not in df.columns]
@@ -109,7 +118,16 @@ def prepare_table(df: pd.DataFrame, id_col: str, outcome: Outcome,
     if not covariates:
         raise ValidationError(source, [{"row": None, "column": None,
                                         "check": "no covariate columns left"}])
-    return df[covariates], y, df[id_col].astype(str).to_numpy(), notes
+    check_outcome_classes(y, source, outcome.label or outcome.event)
+    X = df[covariates]
+    check_numeric_text(X, source)
+    if drop_uninformative:
+        X, dropped = input_checks.drop_uninformative(X, source)
+        if dropped:
+            notes["uninformative_features"] = dropped
+    ids = df[id_col].astype(str).to_numpy()
+    notes.update(repeated_patients(X, ids, source))
+    return X, y, ids, notes
 
 
 def evaluate_table(df: pd.DataFrame, id_col: str, outcome: Outcome, model: str,

@@ -230,10 +230,24 @@ def compare_store(store_path, outcome: str, model: str,
         reference = next(iter(sets))
     X, y, ids, notes = prepare_table(matrix.to_pandas(), "patient_id", target,
                                      feature_columns(matrix), "model matrix")
+    sets = _usable_sets(sets, X, "model matrix")
     out, _ = compare_feature_sets(X, y, ids, sets, model, reference, n_boot=n_boot, seed=seed,
                                   n_splits=n_splits, n_repeats=n_repeats, **cv_kwargs)
     out.update(outcome=outcome, skipped=skipped, **notes)
     return out
+
+
+def _usable_sets(sets: dict[str, list[str]], X: pd.DataFrame, source: str) -> dict[str, list[str]]:
+    """Each set restricted to the columns :func:`prepare_table` kept (constant and all-missing
+    covariates are left out); a set left without a column is refused."""
+    from immunodig.errors import ValidationError
+
+    kept = {name: [c for c in cols if c in X.columns] for name, cols in sets.items()}
+    empty = [name for name, cols in kept.items() if not cols]
+    if empty:
+        raise ValidationError(source, [{"row": None, "column": None, "check": (
+            f"feature set {name!r}: every column is constant or entirely missing")} for name in empty])
+    return kept
 
 
 def parse_feature_sets(items: list[str]) -> dict[str, list[str]]:
@@ -269,6 +283,7 @@ def compare_table(df: pd.DataFrame, id_col: str, outcome: Outcome, model: str,
                              else "--time and --event"))
     columns = list(dict.fromkeys(c for cols in feature_sets.values() for c in cols))
     X, y, ids, notes = prepare_table(df, id_col, outcome, columns, source)
+    feature_sets = _usable_sets(feature_sets, X, source)
     out, _ = compare_feature_sets(X, y, ids, feature_sets, model, reference, n_boot=n_boot,
                                   seed=seed, n_splits=n_splits, n_repeats=n_repeats,
                                   **cv_kwargs)

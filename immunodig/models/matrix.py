@@ -182,8 +182,11 @@ def model_matrix(store_path: str | Path, features="combined", outcome: str = "re
 
 
 def validate_matrix(frame: pl.DataFrame, outcome: str) -> pl.DataFrame:
-    """Validate a model matrix with pandera; raise ``ValidationError`` without cell values."""
+    """Validate a model matrix with pandera (whatever ``PANDERA_*`` says: see
+    :mod:`immunodig.clinical.always_validate`); raise ``ValidationError`` without cell values."""
     import pandera.polars as pa
+
+    from immunodig.clinical.always_validate import always_validate
 
     checks: dict[str, pa.Column] = {
         "patient_id": pa.Column(pl.Utf8, nullable=False, unique=True),
@@ -204,7 +207,8 @@ def validate_matrix(frame: pl.DataFrame, outcome: str) -> pl.DataFrame:
             checks[col] = pa.Column(pl.Float64, nullable=True, coerce=True)
     schema = pa.DataFrameSchema(checks, strict=True)
     try:
-        return schema.validate(frame, lazy=True)
+        with always_validate():
+            return schema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as exc:
         cases = exc.failure_cases
         problems = [{"row": None, "column": str(r.get("column")), "check": str(r.get("check"))}

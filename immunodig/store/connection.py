@@ -10,9 +10,9 @@ so SQL typed by a user cannot read, write or attach anything else.
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -171,18 +171,28 @@ class Store:
         return max(migrations.applied(self.connection), default=0)
 
     def query(self, sql: str, params: Mapping[str, Any] | Sequence[Any] | None = None):
-        """Run one SQL query with bound parameters and return a ``polars.DataFrame``.
+        """Run one SELECT with bound parameters and return a ``polars.DataFrame``.
 
         Parameters
         ----------
         sql : str
-            The query; refer to values as ``$name`` (dict ``params``) or ``?`` (list ``params``).
+            Exactly one ``SELECT`` / ``WITH`` statement
+            (:func:`immunodig.store.query.single_select`); refer to values as ``$name`` (dict
+            ``params``) or ``?`` (list ``params``).
         params : dict or list, optional
             Values bound by DuckDB, never formatted into the text.
+
+        Raises
+        ------
+        QueryError
+            Not exactly one SELECT, or DuckDB refused or failed the query.
         """
         import duckdb
         import polars as pl
 
+        from immunodig.store.query import single_select
+
+        single_select(sql)
         try:
             relation = self.connection.sql(sql, params=params)
             return relation.pl() if relation is not None else pl.DataFrame()

@@ -51,9 +51,43 @@ def test_writes_are_refused(filled_store, sql):
 def test_copy_to_cannot_write_a_file(filled_store, tmp_path):
     path, _ = filled_store
     target = tmp_path / "leak.csv"
-    with pytest.raises(QueryError, match="disabled"):
+    with pytest.raises(QueryError, match="not a COPY statement"):  # refused before it runs
         query(path, f"copy slides to '{target}'")
+    import duckdb
+
+    with Store.open(path, read_only=True) as store, pytest.raises(duckdb.Error, match="disabled"):
+        store.connection.execute(f"copy slides to '{target}'")  # DuckDB itself refuses it too
     assert not target.exists()
+
+
+@pytest.mark.parametrize("sql, kind", [
+    ("select 1; select 2", "one statement per query, got 2"),
+    ("select 1;;", None),
+    ("create temp table t as select 1", "CREATE"),
+    ("checkpoint", "CALL"),
+    ("vacuum", "VACUUM"),
+    ("begin", "TRANSACTION"),
+    ("explain select 1", "EXPLAIN"),
+])
+def test_exactly_one_select_statement_runs(filled_store, sql, kind):
+    path, counts = filled_store
+    if kind is None:  # empty statements after the first are not statements
+        assert query(path, sql).rows() == [(1,)]
+        return
+    with pytest.raises(QueryError, match=kind):
+        query(path, sql)
+    with Store.open(path, read_only=True) as store:
+        assert store.counts() == counts
+
+
+@pytest.mark.parametrize("sql", [
+    "-- a leading comment\nselect count(*) from slides",
+    "/* block */ with s as (select * from slides) select count(*) from s",
+    "from slides select count(*)",
+])
+def test_select_forms_and_comments_are_accepted(filled_store, sql):
+    path, _ = filled_store
+    assert query(path, sql).rows() == [(1,)]
 
 
 @pytest.mark.parametrize("sql", [
