@@ -66,6 +66,25 @@ def model_hashes(cfg: BuildConfig) -> dict[str, str]:
             for role, path in files.items()}
 
 
+def writable_folder(folder: Path) -> None:
+    """Create ``folder`` if needed and check it can be written.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the folder (a file in the way, no permission).
+    """
+    import os
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the folder {folder} ({exc.strerror}); nothing was "
+                          "run") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"folder {folder} is not writable; nothing was run")
+
+
 def check_tissue_model_fits(cfg: BuildConfig) -> None:
     """Refuse, before any slide is opened, a tile grid the tissue model was not made for.
 
@@ -130,22 +149,25 @@ def build_features(
     -------
     BuildSummary
     """
-    from immunodig.compute import EXECUTORS
+    from immunodig.compute import check_executor
     from immunodig.store.writer_lock import WriterLock
 
-    if executor not in EXECUTORS:
-        raise ConfigError(f"unknown executor {executor!r}; use one of {list(EXECUTORS)}")
+    check_executor(executor)
     cfg = cfg or BuildConfig()
     qc_rules(cfg.qc_rules)  # unknown rule names are refused before anything is recorded
     store_path = Path(store_path)
     # Inputs are checked before anything is recorded, so bad input leaves the store untouched.
+    missing = [str(p) for p in inputs if not Path(p).exists()]
+    if missing:
+        raise ConfigError(f"input not found: {', '.join(missing)}; nothing was run")
     links = read_slide_manifest(manifest, pseudonym_key) if manifest else None
     jobs = make_jobs(discover_slides(inputs), links, str(manifest))
     refuse_duplicate_content(jobs, cfg.mpp_override)
     work = Path(work_dir) if work_dir else sf.default_work_dir(store_path)
-    work.mkdir(parents=True, exist_ok=True)
     hashes = model_hashes(cfg)
     check_tissue_model_fits(cfg)
+    for folder in (store_path.parent, work):
+        writable_folder(folder)
     run_id = run_key(cfg.config_hash(), hashes)
     # The writer lock is held for the whole build: a second build or an import is refused at
     # once, and a run still 'running' now was interrupted (its driver was killed).

@@ -3,9 +3,7 @@ is opened (issue #13).
 
 The slide is a file of random bytes: a build that got as far as opening it would record a run
 (the store file appears) and a ``corrupt`` failure, so "no store file" proves the refusal came
-first. Cases marked ``xfail(strict=True)`` need the change in immunodig/pipeline/build.py named in
-their reason (the lead's part); they turn into failures (XPASS) once it is made, then drop the mark.
-"""
+first. """
 
 from __future__ import annotations
 
@@ -15,13 +13,6 @@ import pytest
 
 from immunodig.compute import check_executor
 from immunodig.errors import ConfigError
-
-LEAD_EXECUTOR = ("build.py must call immunodig.compute.check_executor(executor) where it now "
-                 "checks `executor not in EXECUTORS`, before Store.open/record_run")
-LEAD_INPUTS = ("build.py / discovery.py must refuse a missing input path (ConfigError) before "
-               "recording the run, instead of recording a not_found slide")
-LEAD_STORE = ("build.py must check that the store's folder (and the work dir) can be created and "
-              "written (ConfigError) before work.mkdir and Store.open")
 
 
 @pytest.fixture
@@ -71,7 +62,6 @@ def test_slurm_without_sbatch_is_one_clear_line(cli, slide, tmp_path, monkeypatc
                  "--quiet"), "--executor slurm needs the Slurm commands")
 
 
-@pytest.mark.xfail(strict=True, reason=LEAD_EXECUTOR)
 def test_slurm_without_sbatch_records_no_run(cli, slide, tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))
     store = tmp_path / "s.duckdb"
@@ -79,7 +69,6 @@ def test_slurm_without_sbatch_records_no_run(cli, slide, tmp_path, monkeypatch):
     assert not store.exists()
 
 
-@pytest.mark.xfail(strict=True, reason=LEAD_INPUTS)
 def test_missing_input_path_is_refused_before_anything(cli, slide, tmp_path):
     store = tmp_path / "s.duckdb"
     _refused(cli("build-features", slide, tmp_path / "absent.svs", "--store", store, "--quiet"),
@@ -87,7 +76,6 @@ def test_missing_input_path_is_refused_before_anything(cli, slide, tmp_path):
     assert not store.exists()
 
 
-@pytest.mark.xfail(strict=True, reason=LEAD_STORE)
 def test_store_folder_that_cannot_be_created_is_one_clear_line(cli, slide, tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
@@ -95,7 +83,6 @@ def test_store_folder_that_cannot_be_created_is_one_clear_line(cli, slide, tmp_p
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root ignores folder permissions")
-@pytest.mark.xfail(strict=True, reason=LEAD_STORE)
 def test_non_writable_store_folder_is_one_clear_line(cli, slide, tmp_path):
     folder = tmp_path / "read_only"
     folder.mkdir()
