@@ -7,17 +7,17 @@ from __future__ import annotations
 
 from immunodig.evaluation.bootstrap import bootstrap_metric, paired_difference
 from immunodig.evaluation.compare import compare_feature_sets
-from immunodig.evaluation.cv_interval import (
-    corrected_cv_interval,
-    corrected_resampled_t_test,
-    fold_metrics,
-)
 from immunodig.evaluation.curves import (
     CalibrationCurve,
     KMResult,
     calibration_curve_ci,
     km_by_group,
     survival_calibration_curve,
+)
+from immunodig.evaluation.cv_interval import (
+    corrected_cv_interval,
+    corrected_resampled_t_test,
+    fold_metrics,
 )
 from immunodig.evaluation.explain import cox_hazard_ratios, permutation_importance, shap_values
 from immunodig.evaluation.external import external_validation
@@ -39,8 +39,7 @@ from immunodig.evaluation.metrics import (
 )
 from immunodig.evaluation.nested_cv import VALIDATION, CVResult, nested_cross_validate
 from immunodig.evaluation.permutation import permutation_test
-from immunodig.evaluation.plots import plot_calibration, plot_decision_curve
-from immunodig.evaluation.risk_groups import km_curves, plot_risk_groups, risk_group_summary
+from immunodig.evaluation.risk_groups import km_curves, risk_group_km, risk_group_summary
 from immunodig.evaluation.sample_size import fit_sample_size, riley_sample_size
 from immunodig.evaluation.splits import grouped_splits, splits_key
 from immunodig.evaluation.tabular import Outcome, evaluate_table, read_table
@@ -51,7 +50,7 @@ __all__ = [
     "fold_metrics",
     "roc_auc", "pr_auc", "brier", "calibration", "calibration_curve", "net_benefit",
     "harrell_c", "uno_c", "time_dependent_auc", "integrated_brier_score",
-    "km_curves", "plot_risk_groups", "plot_calibration", "plot_decision_curve", "risk_group_summary",
+    "km_curves", "risk_group_km", "risk_group_summary",
     "shap_values", "permutation_importance", "cox_hazard_ratios",
     "Outcome", "evaluate_table", "read_table", "permutation_test",
     "cox_inference", "external_validation", "riley_sample_size", "fit_sample_size",

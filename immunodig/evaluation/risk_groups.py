@@ -61,7 +61,7 @@ def km_curves(result, repeat: int = 0) -> dict:
     """
     import pandas as pd
 
-    km = _km_result(result, repeat)
+    km = risk_group_km(result, repeat)
     out = {g.name.split()[0]: pd.DataFrame({"time": g.time, "survival": g.survival,
                                            "ci_low": g.ci_low, "ci_high": g.ci_high})
            for g in km.groups}
@@ -69,19 +69,11 @@ def km_curves(result, repeat: int = 0) -> dict:
     return out
 
 
-def _km_result(result, repeat: int):
+def risk_group_km(result, repeat: int = 0):
+    """Kaplan-Meier curves of the low and high out-of-fold risk groups (a ``KMResult``)."""
     from immunodig.evaluation.curves import km_by_group
 
     high = risk_groups(result, repeat)
     group = np.where(high, "high predicted risk", "low predicted risk")
     return km_by_group(result.y["time"], result.y["event"], group,
                        order=["low predicted risk", "high predicted risk"])
-
-
-def plot_risk_groups(result, repeat: int = 0, ax=None, time_unit: str = "months"):
-    """Draw the two Kaplan-Meier curves with at-risk counts and the log-rank p (drawn by
-    :func:`immunodig.report.km.plot_km`); returns the Axes."""
-    from immunodig.report.km import plot_km
-
-    return plot_km(_km_result(result, repeat), ax=ax, time_unit=time_unit,
-                   title="out-of-fold risk groups, internal validation (nested CV)")

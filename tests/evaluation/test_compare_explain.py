@@ -62,20 +62,16 @@ def test_figures_draw_on_given_axes(tmp_path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from immunodig.evaluation import (
-        nested_cross_validate,
-        plot_calibration,
-        plot_decision_curve,
-        plot_risk_groups,
-    )
+    from immunodig.evaluation import nested_cross_validate
+    from immunodig.report import plot_cv_calibration, plot_cv_decision_curve, plot_risk_groups
 
     X, y, ids = synth.classification(n=90, signal=1.5, seed=16)
     s = nested_cross_validate(X, y, ids, "logistic", seed=0, **FAST).summary(n_boot=20)
     Xs, ys, ids_s = synth.survival(n=90, signal=1.0, seed=16)
     res = nested_cross_validate(Xs, ys, ids_s, "cox", seed=0, **FAST)
     fig, axes = plt.subplots(1, 3)
-    assert plot_calibration(s, ax=axes[0]) is axes[0]
-    assert plot_decision_curve(s, ax=axes[1]) is axes[1]
+    assert plot_cv_calibration(s, ax=axes[0]) is axes[0]
+    assert plot_cv_decision_curve(s, ax=axes[1]) is axes[1]
     assert plot_risk_groups(res, ax=axes[2]) is axes[2]
     assert "internal validation" in axes[2].get_title()
     fig.savefig(tmp_path / "f.png")

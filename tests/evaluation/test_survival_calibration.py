@@ -84,7 +84,7 @@ def test_survival_summary_has_calibration_rmst_and_plots():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from immunodig.evaluation import plot_calibration
+    from immunodig.report import plot_cv_calibration
 
     X, y, ids = synth.survival(n=90, signal=1.0, seed=16)
     res = nested_cross_validate(X, y, ids, "cox", n_splits=3, n_repeats=2, seed=0,
@@ -98,6 +98,6 @@ def test_survival_summary_has_calibration_rmst_and_plots():
     assert cal["observed_rate"] == pytest.approx(
         1 - KaplanMeierFitter().fit(y["time"], y["event"]).predict(3.0))
     fig, ax = plt.subplots()
-    assert plot_calibration(s, ax=ax) is ax  # raised KeyError on survival summaries
+    assert plot_cv_calibration(s, ax=ax) is ax  # raised KeyError on survival summaries
     assert "Kaplan-Meier" in ax.get_ylabel()
     plt.close(fig)
