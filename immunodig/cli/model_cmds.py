@@ -6,7 +6,7 @@ import functools
 import json
 import math
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
@@ -55,39 +55,43 @@ def _print_summary(summary: dict) -> None:
     if "auc" in summary:
         line = f"ROC AUC {summary['auc']:.3f} ({_ci(*summary['auc_ci'])})"
         if "pr_auc" in summary:
-            line += (f", PR AUC {summary['pr_auc']:.3f}, Brier {summary['brier']:.3f}, "
-                     f"calibration slope {summary['calibration']['slope']:.2f}")
+            line += (
+                f", PR AUC {summary['pr_auc']:.3f}, Brier {summary['brier']:.3f}, "
+                f"calibration slope {summary['calibration']['slope']:.2f}"
+            )
     else:
-        line = (f"Harrell's C {summary['c_index']:.3f} ({_ci(*summary['c_index_ci'])}), "
-                f"Uno's C {summary['uno_c']:.3f}")
+        line = f"Harrell's C {summary['c_index']:.3f} ({_ci(*summary['c_index_ci'])}), Uno's C {summary['uno_c']:.3f}"
         if "integrated_brier" in summary:
             line += f", integrated Brier {summary['integrated_brier']:.3f}"
         cal = summary.get("calibration", {})
         if "slope" in cal:
             line += f", calibration slope {cal['slope']:.2f}"
         if "horizon" in cal:
-            line += (f"; risk by t={cal['horizon']:.3g}: predicted {cal['mean_predicted']:.2f}, "
-                     f"observed {cal['observed_rate']:.2f}")
-    typer.echo(f"{summary['model']}: n={summary['n']} patients, {summary['n_events']} events; "
-               f"{line}")
+            line += (
+                f"; risk by t={cal['horizon']:.3g}: predicted {cal['mean_predicted']:.2f}, "
+                f"observed {cal['observed_rate']:.2f}"
+            )
+    typer.echo(f"{summary['model']}: n={summary['n']} patients, {summary['n_events']} events; {line}")
     if summary.get("n_dropped_missing_outcome"):
         typer.echo(f"  {summary['n_dropped_missing_outcome']} row(s) without outcome dropped")
     if summary.get("uninformative_features"):
-        typer.echo(f"  left out (constant or entirely missing): "
-                   f"{', '.join(summary['uninformative_features'])}")
+        typer.echo(f"  left out (constant or entirely missing): {', '.join(summary['uninformative_features'])}")
     if summary.get("n_patients_with_several_rows"):
-        typer.echo(f"  {summary['n_rows']} rows for {summary['n']} patients: "
-                   f"{summary['n_patients_with_several_rows']} patient(s) with several rows, "
-                   "each scored once (mean of its rows)")
+        typer.echo(
+            f"  {summary['n_rows']} rows for {summary['n']} patients: "
+            f"{summary['n_patients_with_several_rows']} patient(s) with several rows, "
+            "each scored once (mean of its rows)"
+        )
     if summary.get("excluded_outcome_columns"):
-        typer.echo(f"  outcome columns not used as covariates: "
-                   f"{', '.join(summary['excluded_outcome_columns'])}")
+        typer.echo(f"  outcome columns not used as covariates: {', '.join(summary['excluded_outcome_columns'])}")
     if "permutation_test" in summary:
         pt = summary["permutation_test"]
         typer.echo(f"  permutation test ({pt['n_permutations']} permutations): p = {pt['p']:.3f}")
     s = summary["splits"]
-    typer.echo(f"  validation: {summary['validation']}; {s['n_repeats']}x{s['n_splits']}-fold "
-               f"outer, {s['inner_splits']}-fold inner, seed {s['seed']}")
+    typer.echo(
+        f"  validation: {summary['validation']}; {s['n_repeats']}x{s['n_splits']}-fold "
+        f"outer, {s['inner_splits']}-fold inner, seed {s['seed']}"
+    )
 
 
 def _split(value: Optional[str]) -> Optional[list[str]]:
@@ -96,23 +100,29 @@ def _split(value: Optional[str]) -> Optional[list[str]]:
 
 def _print_external(s: dict) -> None:
     if "auc" in s:
-        line = (f"ROC AUC {s['auc']:.3f} ({_ci(*s['auc_ci'])}), Brier {s['brier']:.3f}, "
-                f"calibration slope {s['calibration']['slope']:.2f}, intercept "
-                f"{s['calibration']['intercept']:.2f}")
+        line = (
+            f"ROC AUC {s['auc']:.3f} ({_ci(*s['auc_ci'])}), Brier {s['brier']:.3f}, "
+            f"calibration slope {s['calibration']['slope']:.2f}, intercept "
+            f"{s['calibration']['intercept']:.2f}"
+        )
     else:
         cal = s["calibration"]
-        line = (f"Harrell's C {s['c_index']:.3f} ({_ci(*s['c_index_ci'])}), calibration slope "
-                f"{cal['slope']:.2f}, observed/expected events {cal['o_e_ratio']:.2f}")
+        line = (
+            f"Harrell's C {s['c_index']:.3f} ({_ci(*s['c_index_ci'])}), calibration slope "
+            f"{cal['slope']:.2f}, observed/expected events {cal['o_e_ratio']:.2f}"
+        )
     typer.echo(f"{s['model']}: n={s['n']} patients, {s['n_events']} events; {line}")
     typer.echo(f"  validation: {s['validation']}")
 
 
 def _print_sample_size(plan: dict) -> None:
     crit = ", ".join(f"{c['criterion']}: {c['required_n']}" for c in plan["criteria"])
-    typer.echo(f"sample size (Riley): {plan['n']} patients, {plan['events']} events, "
-               f"{plan['parameters']} parameters; required n by criterion {crit} "
-               f"(R2_CS {plan['r2_cs']:.3f}, {plan['r2_cs_source']}); about "
-               f"{plan['max_parameters']} parameter(s) supported")
+    typer.echo(
+        f"sample size (Riley): {plan['n']} patients, {plan['events']} events, "
+        f"{plan['parameters']} parameters; required n by criterion {crit} "
+        f"(R2_CS {plan['r2_cs']:.3f}, {plan['r2_cs_source']}); about "
+        f"{plan['max_parameters']} parameter(s) supported"
+    )
     if plan.get("warning"):
         typer.echo(f"  WARNING: {plan['warning']}")
 
@@ -138,33 +148,42 @@ def register(app: typer.Typer) -> None:
     @app.command("evaluate")
     @_with_input_warnings
     def evaluate(
-        model: Optional[str] = typer.Option(None, "--model", help=MODEL_HELP),
-        model_file: Optional[Path] = typer.Option(
-            None, "--model-file", help="external validation: a model written by `fit`, scored "
-                                       "unchanged on --table (a cohort it never saw)"),
-        table: Optional[Path] = typer.Option(None, "--table", help="CSV or Parquet table"),
-        id_col: Optional[str] = typer.Option(None, "--id", help="patient id column (--table)"),
-        label: Optional[str] = typer.Option(None, "--label", help="binary 0/1 outcome column"),
-        time: Optional[str] = typer.Option(None, "--time", help="follow-up time column"),
-        event: Optional[str] = typer.Option(None, "--event", help="event 0/1 column"),
-        covariates: Optional[str] = typer.Option(
-            None, "--covariates", help="comma-separated covariates (default: all other columns)"),
-        store: Optional[Path] = typer.Option(None, "--store", help="DuckDB store"),
-        outcome: Optional[str] = typer.Option(None, "--outcome", help="resistance | pfs"),
-        features: str = typer.Option("combined", "--features",
-                                     help="clinical|morphology|genomic|multiplex|combined|all, "
-                                          "or comma-separated sets/columns"),
-        json_out: Optional[Path] = typer.Option(None, "--json", help="write the summary here"),
-        repeats: int = typer.Option(5, "--repeats", help="outer CV repeats"),
-        folds: int = typer.Option(5, "--folds", help="outer CV folds"),
-        inner_folds: int = typer.Option(3, "--inner-folds", help="inner CV folds"),
-        seed: int = typer.Option(0, "--seed"),
-        n_boot: int = typer.Option(1000, "--n-boot", help="bootstrap replicates for CIs"),
-        permutations: int = typer.Option(
-            0, "--permutations", help="add a permutation test (reruns the CV N times)"),
-        horizons: Optional[str] = typer.Option(
-            None, "--horizons", help="survival: comma-separated times for time-dependent AUC, "
-                                     "calibration and RMST (default: event-time quartiles)"),
+        model: Annotated[Optional[str], typer.Option(help=MODEL_HELP)] = None,
+        model_file: Annotated[
+            Optional[Path],
+            typer.Option(
+                help="external validation: a model written by `fit`, scored "
+                "unchanged on --table (a cohort it never saw)"
+            ),
+        ] = None,
+        table: Annotated[Optional[Path], typer.Option(help="CSV or Parquet table")] = None,
+        id_col: Annotated[Optional[str], typer.Option("--id", help="patient id column (--table)")] = None,
+        label: Annotated[Optional[str], typer.Option(help="binary 0/1 outcome column")] = None,
+        time: Annotated[Optional[str], typer.Option(help="follow-up time column")] = None,
+        event: Annotated[Optional[str], typer.Option(help="event 0/1 column")] = None,
+        covariates: Annotated[
+            Optional[str], typer.Option(help="comma-separated covariates (default: all other columns)")
+        ] = None,
+        store: Annotated[Optional[Path], typer.Option(help="DuckDB store")] = None,
+        outcome: Annotated[Optional[str], typer.Option(help="resistance | pfs")] = None,
+        features: Annotated[
+            str,
+            typer.Option(help="clinical|morphology|genomic|multiplex|combined|all, or comma-separated sets/columns"),
+        ] = "combined",
+        json_out: Annotated[Optional[Path], typer.Option("--json", help="write the summary here")] = None,
+        repeats: Annotated[int, typer.Option(help="outer CV repeats")] = 5,
+        folds: Annotated[int, typer.Option(help="outer CV folds")] = 5,
+        inner_folds: Annotated[int, typer.Option(help="inner CV folds")] = 3,
+        seed: Annotated[int, typer.Option()] = 0,
+        n_boot: Annotated[int, typer.Option(help="bootstrap replicates for CIs")] = 1000,
+        permutations: Annotated[int, typer.Option(help="add a permutation test (reruns the CV N times)")] = 0,
+        horizons: Annotated[
+            Optional[str],
+            typer.Option(
+                help="survival: comma-separated times for time-dependent AUC, "
+                "calibration and RMST (default: event-time quartiles)"
+            ),
+        ] = None,
     ) -> None:
         """Nested cross-validation (internal validation) of a model on a table or the store, or
         with ``--model-file`` external validation of a fitted model on another cohort's table."""
@@ -172,8 +191,7 @@ def register(app: typer.Typer) -> None:
         from immunodig.evaluation.workflow import evaluate_store
 
         if (model is None) == (model_file is None):
-            raise ConfigError("give exactly one of --model (cross-validation) or --model-file "
-                              "(external validation)")
+            raise ConfigError("give exactly one of --model (cross-validation) or --model-file (external validation)")
         if model_file is not None:
             from immunodig.evaluation.external import external_validation
             from immunodig.models.persistence import load_model
@@ -182,33 +200,52 @@ def register(app: typer.Typer) -> None:
                 raise ConfigError("--model-file needs --table (the validation cohort)")
             pipe, meta = load_model(model_file)
             cols = meta.get("outcome_columns") or {}
-            target = Outcome(label=label or cols.get("label"), time=time or cols.get("time"),
-                             event=event or cols.get("event"))
-            summary = external_validation(pipe, meta, read_table(table),
-                                          id_col or meta.get("id_column", "patient_id"),
-                                          target, n_boot=n_boot, seed=seed,
-                                          horizons=_floats(horizons), source=str(table))
+            target = Outcome(
+                label=label or cols.get("label"), time=time or cols.get("time"), event=event or cols.get("event")
+            )
+            summary = external_validation(
+                pipe,
+                meta,
+                read_table(table),
+                id_col or meta.get("id_column", "patient_id"),
+                target,
+                n_boot=n_boot,
+                seed=seed,
+                horizons=_floats(horizons),
+                source=str(table),
+            )
             _print_external(summary)
             if json_out is not None:
                 _write_json(summary, json_out)
             return
 
-        cv = {"n_splits": folds, "n_repeats": repeats, "seed": seed, "n_boot": n_boot,
-              "inner_splits": inner_folds, "permutations": permutations}
+        cv = {
+            "n_splits": folds,
+            "n_repeats": repeats,
+            "seed": seed,
+            "n_boot": n_boot,
+            "inner_splits": inner_folds,
+            "permutations": permutations,
+        }
         if (table is None) == (store is None):
             raise ConfigError("give exactly one of --table or --store")
         if table is not None:
             if id_col is None or (label is None) == (time is None or event is None):
                 raise ConfigError("--table needs --id and either --label or --time and --event")
-            summary, _ = evaluate_table(read_table(table), id_col,
-                                        Outcome(label=label, time=time, event=event), model,
-                                        _split(covariates), source=str(table),
-                                        horizons=_floats(horizons), **cv)
+            summary, _ = evaluate_table(
+                read_table(table),
+                id_col,
+                Outcome(label=label, time=time, event=event),
+                model,
+                _split(covariates),
+                source=str(table),
+                horizons=_floats(horizons),
+                **cv,
+            )
         else:
             if outcome is None:
                 raise ConfigError("--store needs --outcome resistance|pfs")
-            summary = evaluate_store(store, outcome, _features(features), model,
-                                     horizons=_floats(horizons), **cv)
+            summary = evaluate_store(store, outcome, _features(features), model, horizons=_floats(horizons), **cv)
         _print_summary(summary)
         if json_out is not None:
             _write_json(summary, json_out)
@@ -216,29 +253,38 @@ def register(app: typer.Typer) -> None:
     @app.command("fit")
     @_with_input_warnings
     def fit(
-        model: str = typer.Option(..., "--model", help=MODEL_HELP),
-        store: Optional[Path] = typer.Option(None, "--store", help="DuckDB store"),
-        outcome: Optional[str] = typer.Option(None, "--outcome", help="resistance | pfs (--store)"),
-        features: str = typer.Option("combined", "--features", help="feature set(s) (--store)"),
-        table: Optional[Path] = typer.Option(None, "--table", help="CSV or Parquet table"),
-        id_col: Optional[str] = typer.Option(None, "--id", help="patient id column (--table)"),
-        label: Optional[str] = typer.Option(None, "--label", help="binary 0/1 outcome column"),
-        time: Optional[str] = typer.Option(None, "--time", help="follow-up time column"),
-        event: Optional[str] = typer.Option(None, "--event", help="event 0/1 column"),
-        covariates: Optional[str] = typer.Option(
-            None, "--covariates", help="comma-separated covariates (default: all other columns)"),
-        reference: Optional[list[str]] = typer.Option(
-            None, "--reference", help="COLUMN=LEVEL reference level of a categorical covariate "
-                                      "(repeatable; default: alphabetically first level)"),
-        categorical: Optional[str] = typer.Option(
-            None, "--categorical", help="comma-separated numeric columns to treat as categories"),
-        per_sd: bool = typer.Option(False, "--per-sd", help="hazard ratios per SD, not per unit"),
-        r2_cs: Optional[float] = typer.Option(
-            None, "--r2", help="anticipated Cox-Snell R2 for the sample-size criteria "
-                               "(default 0.15 x its maximum)"),
-        out: Optional[Path] = typer.Option(None, "--out", help="model file (.joblib)"),
-        json_out: Optional[Path] = typer.Option(None, "--json", help="write the fit summary here"),
-        seed: int = typer.Option(0, "--seed"),
+        model: Annotated[str, typer.Option(help=MODEL_HELP)] = ...,
+        store: Annotated[Optional[Path], typer.Option(help="DuckDB store")] = None,
+        outcome: Annotated[Optional[str], typer.Option(help="resistance | pfs (--store)")] = None,
+        features: Annotated[str, typer.Option(help="feature set(s) (--store)")] = "combined",
+        table: Annotated[Optional[Path], typer.Option(help="CSV or Parquet table")] = None,
+        id_col: Annotated[Optional[str], typer.Option("--id", help="patient id column (--table)")] = None,
+        label: Annotated[Optional[str], typer.Option(help="binary 0/1 outcome column")] = None,
+        time: Annotated[Optional[str], typer.Option(help="follow-up time column")] = None,
+        event: Annotated[Optional[str], typer.Option(help="event 0/1 column")] = None,
+        covariates: Annotated[
+            Optional[str], typer.Option(help="comma-separated covariates (default: all other columns)")
+        ] = None,
+        reference: Annotated[
+            Optional[list[str]],
+            typer.Option(
+                help="COLUMN=LEVEL reference level of a categorical covariate "
+                "(repeatable; default: alphabetically first level)"
+            ),
+        ] = None,
+        categorical: Annotated[
+            Optional[str], typer.Option(help="comma-separated numeric columns to treat as categories")
+        ] = None,
+        per_sd: Annotated[bool, typer.Option(help="hazard ratios per SD, not per unit")] = False,
+        r2_cs: Annotated[
+            Optional[float],
+            typer.Option(
+                "--r2", help="anticipated Cox-Snell R2 for the sample-size criteria (default 0.15 x its maximum)"
+            ),
+        ] = None,
+        out: Annotated[Optional[Path], typer.Option(help="model file (.joblib)")] = None,
+        json_out: Annotated[Optional[Path], typer.Option("--json", help="write the fit summary here")] = None,
+        seed: Annotated[int, typer.Option()] = 0,
     ) -> None:
         """Fit a model on all patients and save it with its metadata (no validation: see
         ``evaluate`` for the performance of this procedure). With ``--model cox`` the summary
@@ -263,12 +309,21 @@ def register(app: typer.Typer) -> None:
             out = out or Path(f"{model}_{table.stem}.joblib")
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", SampleSizeWarning)  # _print_sample_size shows it
-                meta = fit_table(read_table(table), id_col,
-                                 Outcome(label=label, time=time, event=event), model, out,
-                                 _split(covariates), seed=seed, reference=refs,
-                                 categorical=_split(categorical), per_sd=per_sd,
-                                 source=str(table), r2_cs=r2_cs,
-                                 on_sample_size=_print_sample_size)
+                meta = fit_table(
+                    read_table(table),
+                    id_col,
+                    Outcome(label=label, time=time, event=event),
+                    model,
+                    out,
+                    _split(covariates),
+                    seed=seed,
+                    reference=refs,
+                    categorical=_split(categorical),
+                    per_sd=per_sd,
+                    source=str(table),
+                    r2_cs=r2_cs,
+                    on_sample_size=_print_sample_size,
+                )
             what = table.name
         else:
             if outcome is None:
@@ -276,75 +331,93 @@ def register(app: typer.Typer) -> None:
             out = out or Path(f"{model}_{outcome}_{features.replace(',', '+')}.joblib")
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", SampleSizeWarning)
-                meta = fit_store(store, outcome, _features(features), model, out, seed=seed,
-                                 on_sample_size=_print_sample_size)
+                meta = fit_store(
+                    store, outcome, _features(features), model, out, seed=seed, on_sample_size=_print_sample_size
+                )
             what = outcome
-        typer.echo(f"fitted {model} for {what} on {meta['n_patients']} patients "
-                   f"({len(meta['features'])} features) -> {meta['model_file']}")
+        typer.echo(
+            f"fitted {model} for {what} on {meta['n_patients']} patients "
+            f"({len(meta['features'])} features) -> {meta['model_file']}"
+        )
         typer.echo(f"  hyper-parameters (grouped CV): {meta['params']}")
         if "error" in meta.get("inference", {}):
             typer.echo(f"  hazard ratios: {meta['inference']['error']}")
         for row in meta.get("hazard_ratios", []):
             level = f"{row['level']} vs {row['reference']}" if row["level"] else row["unit"]
-            typer.echo(f"  HR {row['term']} ({level}): {row['hr']:.3g} "
-                       f"({row['ci_low']:.3g}-{row['ci_high']:.3g}), p = {row['p']:.2g}")
+            typer.echo(
+                f"  HR {row['term']} ({level}): {row['hr']:.3g} "
+                f"({row['ci_low']:.3g}-{row['ci_high']:.3g}), p = {row['p']:.2g}"
+            )
         if json_out is not None:
             _write_json(meta, json_out)
 
     @app.command("compare")
     @_with_input_warnings
     def compare(
-        model: str = typer.Option(..., "--model", help=MODEL_HELP),
-        table: Optional[Path] = typer.Option(None, "--table", help="CSV or Parquet table"),
-        id_col: Optional[str] = typer.Option(None, "--id", help="patient id column (--table)"),
-        label: Optional[str] = typer.Option(None, "--label", help="binary 0/1 outcome column"),
-        time: Optional[str] = typer.Option(None, "--time", help="follow-up time column"),
-        event: Optional[str] = typer.Option(None, "--event", help="event 0/1 column"),
-        sets: Optional[list[str]] = typer.Option(
-            None, "--set", help="NAME=COL1,COL2 (repeatable, --table); a token naming an "
-                                "earlier set stands for its columns"),
-        store: Optional[Path] = typer.Option(None, "--store", help="DuckDB store"),
-        outcome: Optional[str] = typer.Option(None, "--outcome", help="resistance | pfs"),
-        store_sets: str = typer.Option("clinical,morphology,combined", "--sets",
-                                       help="feature sets of the store (--store)"),
-        reference: Optional[str] = typer.Option(
-            None, "--reference", help="set the others are compared with (default: first)"),
-        json_out: Optional[Path] = typer.Option(None, "--json", help="write the result here"),
-        repeats: int = typer.Option(5, "--repeats", help="outer CV repeats"),
-        folds: int = typer.Option(5, "--folds", help="outer CV folds"),
-        inner_folds: int = typer.Option(3, "--inner-folds", help="inner CV folds"),
-        seed: int = typer.Option(0, "--seed"),
-        n_boot: int = typer.Option(1000, "--n-boot", help="bootstrap replicates for CIs"),
+        model: Annotated[str, typer.Option(help=MODEL_HELP)] = ...,
+        table: Annotated[Optional[Path], typer.Option(help="CSV or Parquet table")] = None,
+        id_col: Annotated[Optional[str], typer.Option("--id", help="patient id column (--table)")] = None,
+        label: Annotated[Optional[str], typer.Option(help="binary 0/1 outcome column")] = None,
+        time: Annotated[Optional[str], typer.Option(help="follow-up time column")] = None,
+        event: Annotated[Optional[str], typer.Option(help="event 0/1 column")] = None,
+        sets: Annotated[
+            Optional[list[str]],
+            typer.Option(
+                "--set",
+                help="NAME=COL1,COL2 (repeatable, --table); a token naming an earlier set stands for its columns",
+            ),
+        ] = None,
+        store: Annotated[Optional[Path], typer.Option(help="DuckDB store")] = None,
+        outcome: Annotated[Optional[str], typer.Option(help="resistance | pfs")] = None,
+        store_sets: Annotated[
+            str, typer.Option("--sets", help="feature sets of the store (--store)")
+        ] = "clinical,morphology,combined",
+        reference: Annotated[
+            Optional[str], typer.Option(help="set the others are compared with (default: first)")
+        ] = None,
+        json_out: Annotated[Optional[Path], typer.Option("--json", help="write the result here")] = None,
+        repeats: Annotated[int, typer.Option(help="outer CV repeats")] = 5,
+        folds: Annotated[int, typer.Option(help="outer CV folds")] = 5,
+        inner_folds: Annotated[int, typer.Option(help="inner CV folds")] = 3,
+        seed: Annotated[int, typer.Option()] = 0,
+        n_boot: Annotated[int, typer.Option(help="bootstrap replicates for CIs")] = 1000,
     ) -> None:
         """Does a feature set add value? Nested CV of each set on identical splits, paired
         per-fold differences from the reference with the corrected resampled t-test."""
         from immunodig.evaluation.tabular import Outcome, read_table
         from immunodig.evaluation.workflow import compare_store, compare_table, parse_feature_sets
 
-        cv = {"n_splits": folds, "n_repeats": repeats, "seed": seed, "n_boot": n_boot,
-              "inner_splits": inner_folds}
+        cv = {"n_splits": folds, "n_repeats": repeats, "seed": seed, "n_boot": n_boot, "inner_splits": inner_folds}
         if (table is None) == (store is None):
             raise ConfigError("give exactly one of --table or --store")
         if table is not None:
             if id_col is None or (label is None) == (time is None or event is None):
                 raise ConfigError("--table needs --id and either --label or --time and --event")
-            result = compare_table(read_table(table), id_col,
-                                   Outcome(label=label, time=time, event=event), model,
-                                   parse_feature_sets(sets or []), reference,
-                                   source=str(table), **cv)
+            result = compare_table(
+                read_table(table),
+                id_col,
+                Outcome(label=label, time=time, event=event),
+                model,
+                parse_feature_sets(sets or []),
+                reference,
+                source=str(table),
+                **cv,
+            )
         else:
             if outcome is None:
                 raise ConfigError("--store needs --outcome resistance|pfs")
-            result = compare_store(store, outcome, model, tuple(_split(store_sets)),
-                                   reference or _split(store_sets)[0], **cv)
+            result = compare_store(
+                store, outcome, model, tuple(_split(store_sets)), reference or _split(store_sets)[0], **cv
+            )
         metric = result["metric"]
         for name, r in result["sets"].items():
-            typer.echo(f"{name}: {metric} {r[metric]:.3f} ({_ci(*r[f'{metric}_ci'])}), "
-                       f"{r['n_features']} features")
+            typer.echo(f"{name}: {metric} {r[metric]:.3f} ({_ci(*r[f'{metric}_ci'])}), {r['n_features']} features")
         for name, d in result["differences"].items():
             lo, hi = d["ci_corrected"]
-            typer.echo(f"{name}: {d['fold_mean']:+.3f} (corrected 95% CI {lo:+.3f} to {hi:+.3f}), "
-                       f"corrected resampled t-test p = {d['p_corrected']:.3g}")
+            typer.echo(
+                f"{name}: {d['fold_mean']:+.3f} (corrected 95% CI {lo:+.3f} to {hi:+.3f}), "
+                f"corrected resampled t-test p = {d['p_corrected']:.3g}"
+            )
         typer.echo(f"  validation: {result['validation']}; n={result['n']} patients")
         if json_out is not None:
             _write_json(result, json_out)
@@ -352,11 +425,11 @@ def register(app: typer.Typer) -> None:
     @app.command("predict")
     @_with_input_warnings
     def predict(
-        model_file: Path = typer.Option(..., "--model", help="file written by `fit`"),
-        store: Optional[Path] = typer.Option(None, "--store", help="DuckDB store"),
-        table: Optional[Path] = typer.Option(None, "--table", help="CSV or Parquet table"),
-        id_col: str = typer.Option("patient_id", "--id", help="patient id column (--table)"),
-        out: Optional[Path] = typer.Option(None, "--out", help="CSV of predictions"),
+        model_file: Annotated[Path, typer.Option("--model", help="file written by `fit`")] = ...,
+        store: Annotated[Optional[Path], typer.Option(help="DuckDB store")] = None,
+        table: Annotated[Optional[Path], typer.Option(help="CSV or Parquet table")] = None,
+        id_col: Annotated[str, typer.Option("--id", help="patient id column (--table)")] = "patient_id",
+        out: Annotated[Optional[Path], typer.Option(help="CSV of predictions")] = None,
     ) -> None:
         """Apply a saved model to the store's patients or to a table."""
         from immunodig.evaluation.workflow import predict as run_predict

@@ -73,7 +73,7 @@ def register(app: typer.Typer) -> None:
         Says so when the folder is the model's own training set (in-sample figures).
         """
         from immunodig.tissue.classifier import load_tissue_classifier
-        from immunodig.tissue.evaluate import evaluate_folder, save_confusion_png
+        from immunodig.tissue.classifier_eval import evaluate_folder, save_confusion_png
 
         metrics = evaluate_folder(directory, model)
         meta = load_tissue_classifier(model).metadata

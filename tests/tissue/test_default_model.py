@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from immunodig.tissue.classifier import default_model_path, load_tissue_classifier
-from immunodig.tissue.evaluate import evaluate_folder
+from immunodig.tissue.classifier_eval import evaluate_folder
 from immunodig.vocab import KATHER_CLASSES
 
 

@@ -10,7 +10,7 @@ from .tissue_helpers import synthetic_tiles, write_folder
 from typer.testing import CliRunner
 
 from immunodig.tissue.classifier import load_tissue_classifier
-from immunodig.tissue.evaluate import classification_metrics
+from immunodig.tissue.classifier_eval import classification_metrics
 from immunodig.vocab import KATHER_CLASSES
 
 
