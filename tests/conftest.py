@@ -18,6 +18,16 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+def read_shared_csv(shared_data: Path, relative: str):
+    """A CSV of ``../shared/data`` as a pandas DataFrame; the test skips when it is absent."""
+    import pandas as pd
+
+    path = shared_data / relative
+    if not path.is_file():
+        pytest.skip(f"{path} missing")
+    return pd.read_csv(path)
+
+
 @pytest.fixture(scope="session")
 def cmu_slide(shared_data: Path) -> Path:
     """The real Aperio slide CMU-1-Small-Region (0.499 µm/px, one level)."""

@@ -15,6 +15,18 @@ from immunodig.errors import ConfigError
 MODEL_HELP = "logistic | xgboost (resistance); cox | xgb-cox | xgb-aft (pfs)"
 
 
+#: Options shared by the modelling commands (one definition each).
+TableOption = Annotated[Optional[Path], typer.Option("--table", help="CSV or Parquet table")]
+IdOption = Annotated[Optional[str], typer.Option("--id", help="patient id column (--table)")]
+LabelOption = Annotated[Optional[str], typer.Option("--label", help="binary 0/1 outcome column")]
+TimeOption = Annotated[Optional[str], typer.Option("--time", help="follow-up time column")]
+EventOption = Annotated[Optional[str], typer.Option("--event", help="event 0/1 column")]
+StoreOption = Annotated[Optional[Path], typer.Option("--store", help="DuckDB store")]
+CovariatesOption = Annotated[
+    Optional[str], typer.Option("--covariates", help="comma-separated covariates (default: all other columns)")
+]
+
+
 def _ci(lo: float, hi: float, fmt: str = ".3f") -> str:
     """``95% CI lo-hi``, or why there is none (NaN bounds: undefined, see the JSON notes)."""
     if math.isnan(lo) or math.isnan(hi):
@@ -156,15 +168,13 @@ def register(app: typer.Typer) -> None:
                 "unchanged on --table (a cohort it never saw)"
             ),
         ] = None,
-        table: Annotated[Optional[Path], typer.Option(help="CSV or Parquet table")] = None,
-        id_col: Annotated[Optional[str], typer.Option("--id", help="patient id column (--table)")] = None,
-        label: Annotated[Optional[str], typer.Option(help="binary 0/1 outcome column")] = None,
-        time: Annotated[Optional[str], typer.Option(help="follow-up time column")] = None,
-        event: Annotated[Optional[str], typer.Option(help="event 0/1 column")] = None,
-        covariates: Annotated[
-            Optional[str], typer.Option(help="comma-separated covariates (default: all other columns)")
-        ] = None,
-        store: Annotated[Optional[Path], typer.Option(help="DuckDB store")] = None,
+        table: TableOption = None,
+        id_col: IdOption = None,
+        label: LabelOption = None,
+        time: TimeOption = None,
+        event: EventOption = None,
+        covariates: CovariatesOption = None,
+        store: StoreOption = None,
         outcome: Annotated[Optional[str], typer.Option(help="resistance | pfs")] = None,
         features: Annotated[
             str,
@@ -254,17 +264,15 @@ def register(app: typer.Typer) -> None:
     @_with_input_warnings
     def fit(
         model: Annotated[str, typer.Option(help=MODEL_HELP)] = ...,
-        store: Annotated[Optional[Path], typer.Option(help="DuckDB store")] = None,
+        store: StoreOption = None,
         outcome: Annotated[Optional[str], typer.Option(help="resistance | pfs (--store)")] = None,
         features: Annotated[str, typer.Option(help="feature set(s) (--store)")] = "combined",
-        table: Annotated[Optional[Path], typer.Option(help="CSV or Parquet table")] = None,
-        id_col: Annotated[Optional[str], typer.Option("--id", help="patient id column (--table)")] = None,
-        label: Annotated[Optional[str], typer.Option(help="binary 0/1 outcome column")] = None,
-        time: Annotated[Optional[str], typer.Option(help="follow-up time column")] = None,
-        event: Annotated[Optional[str], typer.Option(help="event 0/1 column")] = None,
-        covariates: Annotated[
-            Optional[str], typer.Option(help="comma-separated covariates (default: all other columns)")
-        ] = None,
+        table: TableOption = None,
+        id_col: IdOption = None,
+        label: LabelOption = None,
+        time: TimeOption = None,
+        event: EventOption = None,
+        covariates: CovariatesOption = None,
         reference: Annotated[
             Optional[list[str]],
             typer.Option(
@@ -355,11 +363,11 @@ def register(app: typer.Typer) -> None:
     @_with_input_warnings
     def compare(
         model: Annotated[str, typer.Option(help=MODEL_HELP)] = ...,
-        table: Annotated[Optional[Path], typer.Option(help="CSV or Parquet table")] = None,
-        id_col: Annotated[Optional[str], typer.Option("--id", help="patient id column (--table)")] = None,
-        label: Annotated[Optional[str], typer.Option(help="binary 0/1 outcome column")] = None,
-        time: Annotated[Optional[str], typer.Option(help="follow-up time column")] = None,
-        event: Annotated[Optional[str], typer.Option(help="event 0/1 column")] = None,
+        table: TableOption = None,
+        id_col: IdOption = None,
+        label: LabelOption = None,
+        time: TimeOption = None,
+        event: EventOption = None,
         sets: Annotated[
             Optional[list[str]],
             typer.Option(
@@ -367,7 +375,7 @@ def register(app: typer.Typer) -> None:
                 help="NAME=COL1,COL2 (repeatable, --table); a token naming an earlier set stands for its columns",
             ),
         ] = None,
-        store: Annotated[Optional[Path], typer.Option(help="DuckDB store")] = None,
+        store: StoreOption = None,
         outcome: Annotated[Optional[str], typer.Option(help="resistance | pfs")] = None,
         store_sets: Annotated[
             str, typer.Option("--sets", help="feature sets of the store (--store)")
@@ -426,8 +434,8 @@ def register(app: typer.Typer) -> None:
     @_with_input_warnings
     def predict(
         model_file: Annotated[Path, typer.Option("--model", help="file written by `fit`")] = ...,
-        store: Annotated[Optional[Path], typer.Option(help="DuckDB store")] = None,
-        table: Annotated[Optional[Path], typer.Option(help="CSV or Parquet table")] = None,
+        store: StoreOption = None,
+        table: TableOption = None,
         id_col: Annotated[str, typer.Option("--id", help="patient id column (--table)")] = "patient_id",
         out: Annotated[Optional[Path], typer.Option(help="CSV of predictions")] = None,
     ) -> None:

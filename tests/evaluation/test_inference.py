@@ -15,6 +15,7 @@ from immunodig.cli.app import app
 from immunodig.errors import ValidationError
 from immunodig.evaluation.inference import cox_inference
 from immunodig.models import build_pipeline, survival_target
+from tests.conftest import read_shared_csv
 
 COVARIATES = ["rx", "sex", "age", "obstruct", "perfor", "adhere", "nodes", "differ", "extent",
               "surg", "node4"]
@@ -22,10 +23,7 @@ COVARIATES = ["rx", "sex", "age", "obstruct", "perfor", "adhere", "nodes", "diff
 
 @pytest.fixture(scope="module")
 def colon(shared_data):
-    path = shared_data / "r-survival-colon" / "colon.csv"
-    if not path.is_file():
-        pytest.skip(f"{path} missing")
-    df = pd.read_csv(path)
+    df = read_shared_csv(shared_data, "r-survival-colon/colon.csv")
     return df[df.etype == 1][["id", "time", "status", *COVARIATES]].reset_index(drop=True)
 
 

@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 from lifelines.utils import concordance_index
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from immunodig.evaluation import metrics as M
 from immunodig.models import CoxPHSurvival, survival_target
+from tests.conftest import read_shared_csv
 
 sksurv_metrics = pytest.importorskip("sksurv.metrics")
 
 
 @pytest.fixture(scope="module")
 def colon(shared_data):
-    path = shared_data / "r-survival-colon" / "colon.csv"
-    if not path.is_file():
-        pytest.skip(f"{path} missing")
-    df = pd.read_csv(path)
+    df = read_shared_csv(shared_data, "r-survival-colon/colon.csv")
     df = df[df.etype == 1].dropna(subset=["nodes"])
     y = survival_target(df.time, df.status)
     X = df[["age", "nodes", "sex", "obstruct", "extent"]]
@@ -105,10 +102,7 @@ def test_survival_metrics_without_censoring_match_sksurv():
 
 @pytest.fixture(scope="module")
 def rossi(shared_data):
-    path = shared_data / "lifelines-datasets" / "rossi.csv"
-    if not path.is_file():
-        pytest.skip(f"{path} missing")
-    df = pd.read_csv(path)
+    df = read_shared_csv(shared_data, "lifelines-datasets/rossi.csv")
     y = survival_target(df.week, df.arrest)
     X = df.drop(columns=["week", "arrest"])
     return y, CoxPHSurvival(penalizer=0.0).fit(X, y).predict(X)

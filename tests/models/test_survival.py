@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 from lifelines import CoxPHFitter
 from sklearn.base import clone
@@ -11,14 +10,12 @@ from sklearn.base import clone
 from immunodig.errors import ValidationError
 from immunodig.evaluation import harrell_c
 from immunodig.models import CoxPHSurvival, XGBSurvival, survival_target
+from tests.conftest import read_shared_csv
 
 
 @pytest.fixture(scope="module")
 def rossi(shared_data):
-    path = shared_data / "lifelines-datasets" / "rossi.csv"
-    if not path.is_file():
-        pytest.skip(f"{path} missing")
-    df = pd.read_csv(path)
+    df = read_shared_csv(shared_data, "lifelines-datasets/rossi.csv")
     return df, df.drop(columns=["week", "arrest"]), survival_target(df.week, df.arrest)
 
 
