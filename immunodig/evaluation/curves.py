@@ -160,6 +160,17 @@ class KMResult:
     logrank_p: float
 
 
+def round_ticks(t_max: float, max_ticks: int = 6) -> np.ndarray:
+    """Round times 0, step, 2 step, ... <= ``t_max`` (step 1, 2, 2.5 or 5 x 10^k), at most
+    ``max_ticks`` of them: where a reader expects axis ticks and at-risk counts."""
+    if not np.isfinite(t_max) or t_max <= 0:
+        return np.array([0.0])
+    base = 10.0 ** np.floor(np.log10(t_max / max_ticks))
+    step = next(m * base for m in (1, 2, 2.5, 5, 10, 20)
+                if np.floor(t_max / (m * base)) + 1 <= max_ticks)
+    return np.arange(0.0, t_max + 1e-9 * step, step)
+
+
 def km_by_group(time, event, group, order: list[str] | None = None,
                 at_risk_times=None) -> KMResult:
     """Kaplan-Meier curves per group and the log-rank test across groups.
@@ -173,7 +184,8 @@ def km_by_group(time, event, group, order: list[str] | None = None,
     order : list of str, optional
         Order of the groups (default: sorted labels).
     at_risk_times : array, optional
-        Times at which patients at risk are counted (default: 5 evenly spaced times).
+        Times at which patients at risk are counted (default: round axis ticks from 0 to the
+        last follow-up, :func:`round_ticks`; the plot puts its x ticks there).
     """
     from lifelines import KaplanMeierFitter
     from lifelines.statistics import multivariate_logrank_test
@@ -188,7 +200,7 @@ def km_by_group(time, event, group, order: list[str] | None = None,
                                                 "check": "no patient with time and event"}])
     names = order or sorted(set(g))
     if at_risk_times is None:
-        at_risk_times = np.linspace(0, float(t.max()), 5)
+        at_risk_times = round_ticks(float(t.max()))
     at_risk_times = np.asarray(at_risk_times, dtype=float)
     groups, at_risk = [], {}
     for name in names:

@@ -17,7 +17,8 @@ GROUP_COLOURS: tuple[str, ...] = ("tab:blue", "tab:red", "tab:green", "tab:orang
 
 
 def plot_km(result: KMResult, ax=None, time_unit: str = "months", title: str | None = None):
-    """Draw the curves with 95 % bands, at-risk counts under the x axis and the log-rank p."""
+    """Draw the curves with 95 % bands, the number at risk of each named group under the x-axis
+    ticks and the log-rank p."""
     from matplotlib.transforms import blended_transform_factory
 
     ax = axes_or_new(ax, (5.5, 4.5))
@@ -36,11 +37,16 @@ def plot_km(result: KMResult, ax=None, time_unit: str = "months", title: str | N
     ax.set_title(f"{title}\n{ptxt}" if title else ptxt, fontsize=10)
     ax.legend(loc="lower left", fontsize=8, frameon=False)
     trans = blended_transform_factory(ax.transData, ax.transAxes)
-    ax.text(0, -0.24, "at risk", transform=ax.transAxes, ha="right", fontsize=8,
+    ticks = np.asarray(result.at_risk_times, dtype=float)
+    ax.set_xticks(ticks)  # the at-risk counts stand under the axis ticks
+    ax.set_xlim(0, max(float(ticks[-1]), max(float(g.time[-1]) for g in result.groups)))
+    ax.text(0, -0.24, "number at risk", transform=ax.transAxes, ha="left", fontsize=8,
             fontweight="bold")
     for row, grp in enumerate(result.groups):
-        y = -0.30 - 0.07 * row
+        y = -0.31 - 0.07 * row
         colour = GROUP_COLOURS[row % len(GROUP_COLOURS)]
-        for tt, n in zip(result.at_risk_times, result.at_risk[grp.name]):
+        ax.text(-0.06, y, grp.name, transform=ax.transAxes, ha="right", fontsize=8,
+                color=colour)  # rows named, not told apart by colour alone
+        for tt, n in zip(ticks, result.at_risk[grp.name]):
             ax.text(tt, y, str(n), transform=trans, ha="center", fontsize=8, color=colour)
     return ax

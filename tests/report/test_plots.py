@@ -166,3 +166,24 @@ def test_every_plot_makes_axes_when_none_given(binary):
         ax = draw(None)
         assert _drew(ax)
         plt.close(ax.figure)
+
+
+def test_km_at_risk_counts_stand_under_round_axis_ticks_with_group_names():
+    """The at-risk table sat at unlabelled times (0, 12.65, 25.3 ...) that did not match the axis
+    and its rows were told apart by colour only."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from immunodig.evaluation.curves import round_ticks
+    from immunodig.report.km import plot_km
+
+    assert round_ticks(50.6).tolist() == [0, 10, 20, 30, 40, 50]
+    assert round_ticks(7.3).tolist() == [0, 2, 4, 6]
+    rng = np.random.default_rng(3)
+    t = rng.exponential(20, 60).clip(0.1, 50.6)
+    km = km_by_group(t, rng.integers(0, 2, 60), np.repeat(["low", "high"], 30))
+    ax = plot_km(km)
+    assert list(ax.get_xticks()) == list(km.at_risk_times) == [0, 10, 20, 30, 40, 50]
+    texts = [x.get_text() for x in ax.texts]
+    assert "low" in texts and "high" in texts
+    assert [str(n) for n in km.at_risk["low"]] == texts[texts.index("low") + 1:][:6]
