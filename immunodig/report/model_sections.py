@@ -97,6 +97,10 @@ def performance_section(store: Path) -> Section:
         rows.append([run.model, run.outcome, run.feature_set, str(run.n_patients),
                      str(run.n_events), key, _fmt(est[0]),
                      f"{_fmt(est[1])}-{_fmt(est[2])}", run.validation, run.model_run_id])
+        if est[0] is not None and est[0] < 0.5:
+            sec.notes.append(f"{_run_label(run)}: {key} {_fmt(est[0])} is below chance (0.5): "
+                             "the model ranks patients worse than a coin; it carries no signal "
+                             "here (or the outcome coding is reversed)")
     sec.tables.append(TableItem("stored evaluations (latest per model / outcome / feature set)",
                                 ["model", "outcome", "features", "patients", "events", "metric",
                                  "estimate", "95% CI", "validation", "model_run_id"], rows))
@@ -146,6 +150,9 @@ def risk_group_section(store: Path) -> Section:
                              order=["low predicted risk", "high predicted risk"])
         fig = new_figure((6.0, 5.0))
         plot_km(result, ax=fig.add_subplot(), title=f"{_run_label(run)} · endpoint {time_col}")
+        if risk_groups_inverted(result):
+            sec.notes.append(f"{_run_label(run)}: risk groups are inverted: the high predicted "
+                             "risk group has the better event-free survival")
         median_p = _metrics(store, run.model_run_id).get("risk_groups_median_logrank_p")
         caption = _run_label(run)
         if median_p and median_p[0] is not None:
@@ -155,6 +162,25 @@ def risk_group_section(store: Path) -> Section:
         raise SectionUnavailable("no stored evaluation has patients with survival data; "
                                  + "; ".join(sec.notes))
     return sec
+
+
+def risk_groups_inverted(result) -> bool:
+    """True when the high-risk group's Kaplan-Meier curve lies above the low-risk group's on
+    average over the follow-up both share (restricted mean survival compared)."""
+    by_name = {g.name: g for g in result.groups}
+    low, high = by_name.get("low predicted risk"), by_name.get("high predicted risk")
+    if low is None or high is None:
+        return False
+    horizon = min(float(low.time[-1]), float(high.time[-1]))
+    if horizon <= 0:
+        return False
+
+    def area(g) -> float:
+        t = np.append(np.minimum(g.time, horizon), horizon)
+        s = np.append(g.survival, g.survival[-1])
+        return float(np.sum(np.diff(t) * s[:-1]))
+
+    return area(high) > area(low)
 
 
 def _explanation(store: Path, run) -> tuple[pd.DataFrame, str]:

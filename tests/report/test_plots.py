@@ -187,3 +187,14 @@ def test_km_at_risk_counts_stand_under_round_axis_ticks_with_group_names():
     texts = [x.get_text() for x in ax.texts]
     assert "low" in texts and "high" in texts
     assert [str(n) for n in km.at_risk["low"]] == texts[texts.index("low") + 1:][:6]
+
+
+def test_inverted_risk_groups_are_noticed():
+    from immunodig.report.model_sections import risk_groups_inverted
+
+    rng = np.random.default_rng(5)
+    t = np.concatenate([rng.exponential(30, 40), rng.exponential(8, 40)])
+    e = np.ones(80, int)
+    right = np.repeat(["low predicted risk", "high predicted risk"], 40)
+    assert not risk_groups_inverted(km_by_group(t, e, right))
+    assert risk_groups_inverted(km_by_group(t, e, right[::-1]))
