@@ -154,3 +154,14 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"{'FAIL' if df.height else 'ok  '} {name}: {df.height} row(s)")
         if failing:
             raise typer.Exit(1)
+
+    @app.command("export-dataset")
+    def export_dataset_cmd(
+        store: Annotated[Path, typer.Option(help="The .duckdb store.")],
+        out: Annotated[Path, typer.Option(help="File to write: .parquet or .csv.")],
+    ) -> None:
+        """Export patient_dataset (one row per patient) with a data dictionary for R users."""
+        from immunodig.store.export import export_patient_dataset
+
+        table, dictionary, n = export_patient_dataset(store, out)
+        typer.echo(f"{n} patients -> {table}; column units and definitions -> {dictionary}")

@@ -137,3 +137,25 @@ def refresh_views(con, views_dir: Path | None = None) -> None:
             con.execute(text)
         except Exception as exc:
             raise StoreError(f"view {path.name} could not be created: {exc}") from exc
+    comment_feature_columns(con)
+
+
+#: Views with one column per catalogued feature, whose columns carry the catalogue's comment.
+COMMENTED_VIEWS: tuple[str, ...] = ("slide_features_wide", "patient_dataset")
+
+
+def comment_feature_columns(con) -> None:
+    """Put each feature's unit and definition on its column of the wide views (DuckDB column
+    comments: shown by DBeaver, ``duckdb_columns()`` and carried into exports for R users)."""
+    rows = con.execute("""
+        select name, unit, description from feature_catalog
+        qualify row_number() over (partition by name order by version desc) = 1""").fetchall()
+    present = {(t, c) for t, c in con.execute(
+        "select table_name, column_name from duckdb_columns() where table_name in "
+        f"({', '.join(repr(v) for v in COMMENTED_VIEWS)})").fetchall()}
+    for name, unit, description in rows:
+        for view in COMMENTED_VIEWS:
+            if (view, name) in present and FEATURE_NAME.match(name):
+                # COMMENT takes no bound parameter: a quoted literal (quotes doubled)
+                text = f"[{unit}] {description}".replace("'", "''")
+                con.execute(f"comment on column {view}.\"{name}\" is '{text}'")
