@@ -57,7 +57,8 @@ def filled_store(tmp_path_factory):
             for k in range(1 + i % 2):
                 store.ingest_slide_dir(write_slide_dir(work, f"s_{i:08d}{k:08d}", pid, _features(he_names, rng)))
             if i % 4 == 0:
-                store.ingest_slide_dir(write_slide_dir(work, f"s_{i:08d}000000cd", pid, _features(ihc_names, rng), stain="CD3"))
+                store.ingest_slide_dir(write_slide_dir(work, f"s_{i:08d}000000cd", pid,
+                                                       _features(ihc_names, rng), stain="CD3"))
         store.ingest_slide_dir(write_slide_dir(work, "s_0000000000000000", "P_0001", _features(he_names, rng),
                                                run_id="r_00000000000000bb", config_hash="e" * 64,
                                                finished_at="2024-06-01T10:00:00+00:00"))
