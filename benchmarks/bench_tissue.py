@@ -92,8 +92,8 @@ def _naive(path: Path, tiles: pl.DataFrame, clf, n: int) -> float:
 def _cnn(device: str):
     from immunodig.tissue.checkpoint import ModelMetadata, save_checkpoint
     from immunodig.tissue.classifier import load_tissue_classifier
-    from immunodig.tissue.networks import build_network
     from immunodig.tissue.cnn_training import IMAGENET_MEAN, IMAGENET_STD
+    from immunodig.tissue.networks import build_network
     from immunodig.vocab import KATHER_CLASSES
 
     path = Path(tempfile.mkdtemp()) / "resnet18_random.pt"

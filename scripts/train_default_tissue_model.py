@@ -33,8 +33,8 @@ import numpy as np
 
 from immunodig import __version__
 from immunodig.tissue.checkpoint import save_checkpoint
-from immunodig.tissue.dataset import list_folder_dataset, read_tile
 from immunodig.tissue.classifier_eval import classification_metrics
+from immunodig.tissue.dataset import list_folder_dataset, read_tile
 from immunodig.tissue.feature_training import (
     FeatureTrainingParams,
     feature_matrix,

@@ -89,10 +89,20 @@ def load_table(
     if id_col is None:
         return frame
     if id_col not in frame.columns:
-        raise ValidationError(source, [{"row": None, "column": id_column, "check": "--id-column not found in the file"}])
+        raise ValidationError(
+            source, [{"row": None, "column": id_column, "check": "--id-column not found in the file"}]
+        )
     if id_col != "patient_id" and "patient_id" in frame.columns:
-        raise ValidationError(source, [{"row": None, "column": "patient_id", "check": (
-            "both patient_id and --id-column given; keep only the raw ID column")}])
+        raise ValidationError(
+            source,
+            [
+                {
+                    "row": None,
+                    "column": "patient_id",
+                    "check": ("both patient_id and --id-column given; keep only the raw ID column"),
+                }
+            ],
+        )
     key_bytes = load_key(key_file) if key is None else key
     raw = frame[id_col]
     present = raw.notna()
@@ -124,8 +134,14 @@ def record_import(con, kind: str, path: Path, sha256: str, rows: int, options: d
         values ($i, $kind, $name, $sha, $rows, $options)
         on conflict (import_id) do update set rows = excluded.rows, imported_at = now()
         """,
-        {"i": iid, "kind": kind, "name": path.name, "sha": sha256, "rows": rows,
-         "options": json.dumps(options, sort_keys=True)},
+        {
+            "i": iid,
+            "kind": kind,
+            "name": path.name,
+            "sha": sha256,
+            "rows": rows,
+            "options": json.dumps(options, sort_keys=True),
+        },
     )
     return iid, seen
 
@@ -181,7 +197,9 @@ def import_clinical(
         iid, seen = record_import(con, "clinical", path, sha, len(typed), options)
         con.register("_incoming_clinical", incoming)
         try:
-            con.execute("insert into patients (patient_id) select patient_id from _incoming_clinical on conflict do nothing")
+            con.execute(
+                "insert into patients (patient_id) select patient_id from _incoming_clinical on conflict do nothing"
+            )
             for table in ("clinical", "treatments", "outcomes"):
                 con.execute(f"delete from {table} where patient_id in (select patient_id from _incoming_clinical)")
             con.execute(
@@ -191,12 +209,16 @@ def import_clinical(
                 select patient_id, age_years::double, sex, primary_side, ras_status, braf_status,
                        lynch::smallint, ecog::smallint, $i
                 from _incoming_clinical
-                """, {"i": iid})
+                """,
+                {"i": iid},
+            )
             con.execute(
                 """
                 insert into treatments (patient_id, ici_regimen, treatment_line, import_id)
                 select patient_id, ici_regimen, treatment_line::smallint, $i from _incoming_clinical
-                """, {"i": iid})
+                """,
+                {"i": iid},
+            )
             con.execute(
                 """
                 insert into outcomes (patient_id, best_response, pfs_months, pfs_event, os_months,
@@ -205,7 +227,9 @@ def import_clinical(
                        os_months::double, os_event::smallint, primary_resistance::smallint,
                        resistance_rule, $i
                 from _incoming_clinical
-                """, {"i": iid})
+                """,
+                {"i": iid},
+            )
         finally:
             con.unregister("_incoming_clinical")
     return ImportResult("clinical", iid, len(typed), int(typed["patient_id"].nunique()), seen)

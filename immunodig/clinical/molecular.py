@@ -37,25 +37,40 @@ def _wide_to_long(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     names = {c: normalise_column(c) for c in features}
     clashes = sorted({n for n in names.values() if list(names.values()).count(n) > 1})
     if clashes:
-        raise ValidationError(source, [{"row": None, "column": n, "check": "two columns normalise to this feature name"} for n in clashes])
+        raise ValidationError(
+            source, [{"row": None, "column": n, "check": "two columns normalise to this feature name"} for n in clashes]
+        )
     problems: list[dict] = []
     long_rows = []
     for column in features:
         values = _binary_to_number(frame[column])
         parsed = pd.to_numeric(values, errors="coerce")
         bad = values.notna() & parsed.isna()
-        problems += [{"row": int(i) + 1, "column": column,
-                      "check": "must be a number or a binary call (wt/mut, neg/pos, no/yes)"}
-                     for i in frame.index[bad]]
+        problems += [
+            {
+                "row": int(i) + 1,
+                "column": column,
+                "check": "must be a number or a binary call (wt/mut, neg/pos, no/yes)",
+            }
+            for i in frame.index[bad]
+        ]
         keep = values.notna() & ~bad
-        long_rows.append(pd.DataFrame({
-            "patient_id": frame.loc[keep, "patient_id"], "feature": names[column],
-            "value": values[keep], "_row": frame.index[keep],
-        }))
+        long_rows.append(
+            pd.DataFrame(
+                {
+                    "patient_id": frame.loc[keep, "patient_id"],
+                    "feature": names[column],
+                    "value": values[keep],
+                    "_row": frame.index[keep],
+                }
+            )
+        )
     ids = frame["patient_id"]
     problems += [{"row": int(i) + 1, "column": "patient_id", "check": "missing value"} for i in frame.index[ids.isna()]]
-    problems += [{"row": int(i) + 1, "column": "patient_id", "check": "duplicate value"}
-                 for i in frame.index[ids.notna() & ids.duplicated(keep=False)]]
+    problems += [
+        {"row": int(i) + 1, "column": "patient_id", "check": "duplicate value"}
+        for i in frame.index[ids.notna() & ids.duplicated(keep=False)]
+    ]
     long = pd.concat(long_rows, ignore_index=True)
     try:
         validate(long.drop(columns="_row").reset_index(drop=True), GENOMIC, source)
@@ -97,8 +112,10 @@ def import_genomic(
     frame = load_table(path, id_column, key, key_file)
     if {"feature", "value"} <= set(frame.columns):
         check_columns(frame, GENOMIC, path.name)
-        frame = frame.assign(feature=frame["feature"].map(lambda v: v if pd.isna(v) else normalise_column(v)),
-                             value=_binary_to_number(frame["value"]))
+        frame = frame.assign(
+            feature=frame["feature"].map(lambda v: v if pd.isna(v) else normalise_column(v)),
+            value=_binary_to_number(frame["value"]),
+        )
         typed = validate(frame, GENOMIC, path.name)
     elif "patient_id" not in frame.columns:
         raise ValidationError(path.name, [{"row": None, "column": "patient_id", "check": "required column missing"}])
@@ -125,16 +142,31 @@ def import_multiplex(
     frame = load_table(path, id_column, key, key_file)
     check_columns(frame, MULTIPLEX, path.name)
     typed = validate(frame, MULTIPLEX, path.name)
-    return _write(path, store, "multiplex", typed, ("patient_id", "marker", "compartment"), ("density_per_mm2",),
-                  id_column is not None)
+    return _write(
+        path,
+        store,
+        "multiplex",
+        typed,
+        ("patient_id", "marker", "compartment"),
+        ("density_per_mm2",),
+        id_column is not None,
+    )
 
 
-def _write(path: Path, store, kind: str, typed: pd.DataFrame, keys: tuple[str, ...], values: tuple[str, ...],
-           pseudonymised: bool) -> ImportResult:
+def _write(
+    path: Path,
+    store,
+    kind: str,
+    typed: pd.DataFrame,
+    keys: tuple[str, ...],
+    values: tuple[str, ...],
+    pseudonymised: bool,
+) -> ImportResult:
     """Replace rows with the same keys, in one transaction, and record the import."""
     if typed.empty:
-        raise ValidationError(path.name, [{"row": None, "column": None, "check": (
-            "no values to import (every cell is empty)")}])
+        raise ValidationError(
+            path.name, [{"row": None, "column": None, "check": ("no values to import (every cell is empty)")}]
+        )
     columns = ", ".join((*keys, *values))
     match = " and ".join(f"t.{k} = i.{k}" for k in keys)
     sha = file_sha256(path)
@@ -143,9 +175,14 @@ def _write(path: Path, store, kind: str, typed: pd.DataFrame, keys: tuple[str, .
         iid, seen = record_import(con, kind, path, sha, len(typed), {"pseudonymised": pseudonymised})
         con.register("_incoming_rows", incoming)
         try:
-            con.execute("insert into patients (patient_id) select distinct patient_id from _incoming_rows on conflict do nothing")
+            con.execute(
+                "insert into patients (patient_id) select distinct patient_id from _incoming_rows "
+                "on conflict do nothing"
+            )
             con.execute(f"delete from {kind} t where exists (select 1 from _incoming_rows i where {match})")
-            con.execute(f"insert into {kind} ({columns}, import_id) select {columns}, $i from _incoming_rows", {"i": iid})
+            con.execute(
+                f"insert into {kind} ({columns}, import_id) select {columns}, $i from _incoming_rows", {"i": iid}
+            )
         finally:
             con.unregister("_incoming_rows")
     return ImportResult(kind, iid, len(typed), int(typed["patient_id"].nunique()), seen)

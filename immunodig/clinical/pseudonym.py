@@ -22,7 +22,6 @@ KEY_ENV = "IMMUNODIG_PSEUDONYM_KEY"
 MIN_KEY_BYTES = 16
 
 
-
 def load_key(key_file: str | Path | None = None, environ: Mapping[str, str] | None = None) -> bytes:
     """Return the pseudonymisation key from ``key_file`` or ``$IMMUNODIG_PSEUDONYM_KEY``.
 
@@ -44,11 +43,13 @@ def load_key(key_file: str | Path | None = None, environ: Mapping[str, str] | No
     else:
         raise PseudonymKeyError(
             f"raw identifiers need a pseudonymisation key: pass --key-file FILE or set {KEY_ENV}. "
-            "Create one once per cohort with: python -c \"import secrets; print(secrets.token_hex(32))\" "
+            'Create one once per cohort with: python -c "import secrets; print(secrets.token_hex(32))" '
             "> cohort.key (keep it out of the repository and the store)"
         )
     if len(key) < MIN_KEY_BYTES:
-        raise PseudonymKeyError(f"{where}: key has {len(key)} bytes; use at least {MIN_KEY_BYTES} (32 random bytes recommended)")
+        raise PseudonymKeyError(
+            f"{where}: key has {len(key)} bytes; use at least {MIN_KEY_BYTES} (32 random bytes recommended)"
+        )
     return key
 
 

@@ -12,9 +12,9 @@ import datetime as _dt
 from pathlib import Path
 from typing import Any
 
-from immunodig.io import atomic_path
 from immunodig import __version__
 from immunodig.errors import ModelFileError
+from immunodig.io import atomic_path
 
 FORMAT = "immunodig-model/1"
 

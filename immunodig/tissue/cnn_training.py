@@ -11,8 +11,8 @@ import numpy as np
 
 from immunodig.tissue.augment import augment_tile
 from immunodig.tissue.checkpoint import ModelMetadata
-from immunodig.tissue.dataset import tile_of
 from immunodig.tissue.classifier_eval import classification_metrics
+from immunodig.tissue.dataset import tile_of
 from immunodig.vocab import KATHER_CLASSES
 
 #: ImageNet statistics, the usual normalisation of Kather-style CNNs.

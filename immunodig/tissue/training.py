@@ -17,9 +17,9 @@ from immunodig import __version__
 from immunodig.errors import ConfigError
 from immunodig.io import write_json_atomic
 from immunodig.tissue.checkpoint import save_checkpoint
+from immunodig.tissue.classifier_eval import classification_metrics, save_confusion_png
 from immunodig.tissue.cnn_training import CNNTrainingParams, cnn_metadata, train_cnn
 from immunodig.tissue.dataset import tile_of
-from immunodig.tissue.classifier_eval import classification_metrics, save_confusion_png
 from immunodig.tissue.feature_training import (
     FeatureTrainingParams,
     cv_predict_features,

@@ -19,8 +19,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _content(store_path: Path) -> dict[str, list]:
     with Store.open(store_path, read_only=True) as store:
-        out = {t: sorted(map(repr, store.query(f"select * exclude (import_id) from {t}").rows()))
-               for t in ("clinical", "treatments", "outcomes")}
+        out = {
+            t: sorted(map(repr, store.query(f"select * exclude (import_id) from {t}").rows()))
+            for t in ("clinical", "treatments", "outcomes")
+        }
         out["patients"] = sorted(store.query("select patient_id from patients")["patient_id"].to_list())
         return out
 
@@ -71,19 +73,28 @@ def test_bad_file_names_every_problem_and_writes_nothing(tmp_path, clinical_csv,
     before = _content(store_path)
     bad = clinical_frame()
     bad = bad.astype({"age_years": object, "ecog": object})
-    bad.loc[0, "age_years"] = 7              # row 1: out of range
-    bad.loc[1, "sex"] = "Q"                  # row 2: vocabulary
-    bad.loc[2, "pfs_months"] = -1.5          # row 3: negative time
-    bad.loc[3, "patient_id"] = "P_0001"      # rows 1 and 4: duplicate id
-    bad.loc[3, "pfs_event"] = 2              # row 4: event not 0/1
-    bad.loc[4, "pfs_months"] = 13.0          # row 5: pfs > os (12.0)
-    bad.loc[4, "best_response"] = "XYZ"      # row 5: RECIST vocabulary
-    bad.loc[1, "ecog"] = "unknown-text"      # row 2: not a number
+    bad.loc[0, "age_years"] = 7  # row 1: out of range
+    bad.loc[1, "sex"] = "Q"  # row 2: vocabulary
+    bad.loc[2, "pfs_months"] = -1.5  # row 3: negative time
+    bad.loc[3, "patient_id"] = "P_0001"  # rows 1 and 4: duplicate id
+    bad.loc[3, "pfs_event"] = 2  # row 4: event not 0/1
+    bad.loc[4, "pfs_months"] = 13.0  # row 5: pfs > os (12.0)
+    bad.loc[4, "best_response"] = "XYZ"  # row 5: RECIST vocabulary
+    bad.loc[1, "ecog"] = "unknown-text"  # row 2: not a number
     with pytest.raises(ValidationError) as info:
         import_clinical(write(bad, tmp_path / "bad.csv"), store_path)
     found = {(p["row"], p["column"]) for p in info.value.problems}
-    expected = {(1, "age_years"), (2, "sex"), (3, "pfs_months"), (1, "patient_id"), (4, "patient_id"),
-                (4, "pfs_event"), (5, "pfs_months, os_months"), (5, "best_response"), (2, "ecog")}
+    expected = {
+        (1, "age_years"),
+        (2, "sex"),
+        (3, "pfs_months"),
+        (1, "patient_id"),
+        (4, "patient_id"),
+        (4, "pfs_event"),
+        (5, "pfs_months, os_months"),
+        (5, "best_response"),
+        (2, "ecog"),
+    }
     assert expected <= found
     message = str(info.value)
     assert "nothing was written" in message
@@ -106,13 +117,31 @@ def test_cli_exit_code_and_message(tmp_path):
     bad.loc[0, "ecog"] = 9
     path = write(bad, tmp_path / "bad.csv")
     store = tmp_path / "cli.duckdb"
-    proc = subprocess.run([sys.executable, str(REPO / "cli.py"), "import-clinical", str(path), "--store", str(store)],
-                          capture_output=True, text=True, timeout=120, cwd=REPO)
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "cli.py"), "import-clinical", str(path), "--store", str(store)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
     assert proc.returncode != 0
     assert "row 1, column ecog" in proc.stderr
-    ok = subprocess.run([sys.executable, str(REPO / "cli.py"), "import-clinical", str(write(clinical_frame(), tmp_path / "ok.csv")),
-                         "--store", str(store), "--resistance-window-months", "3"],
-                        capture_output=True, text=True, timeout=120, cwd=REPO)
+    ok = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "cli.py"),
+            "import-clinical",
+            str(write(clinical_frame(), tmp_path / "ok.csv")),
+            "--store",
+            str(store),
+            "--resistance-window-months",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
     assert ok.returncode == 0, ok.stderr
     with Store.open(store, read_only=True) as opened:
         rules = opened.query("select distinct resistance_rule from outcomes")["resistance_rule"].to_list()

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from .tissue_helpers import synthetic_tiles
 
 
@@ -23,7 +24,12 @@ def synth_test() -> tuple[np.ndarray, list[str]]:
 def synth_feature_model(tmp_path_factory, synth_train) -> Path:
     """A logistic feature model trained on synthetic tiles (no augmentation, to stay fast)."""
     from immunodig.tissue.checkpoint import save_checkpoint
-    from immunodig.tissue.feature_training import FeatureTrainingParams, feature_matrix, feature_metadata, fit_feature_head
+    from immunodig.tissue.feature_training import (
+        FeatureTrainingParams,
+        feature_matrix,
+        feature_metadata,
+        fit_feature_head,
+    )
 
     tiles, labels = synth_train
     params = FeatureTrainingParams(n_augment=0, seed=0)

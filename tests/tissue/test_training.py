@@ -6,12 +6,13 @@ import json
 
 import numpy as np
 import pytest
-from .tissue_helpers import synthetic_tiles, write_folder
 from typer.testing import CliRunner
 
 from immunodig.tissue.classifier import load_tissue_classifier
 from immunodig.tissue.classifier_eval import classification_metrics
 from immunodig.vocab import KATHER_CLASSES
+
+from .tissue_helpers import synthetic_tiles, write_folder
 
 
 def test_feature_model_on_synthetic_tiles_beats_chance(synth_feature_model, synth_test):
