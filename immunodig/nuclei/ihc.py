@@ -1,6 +1,6 @@
 """IHC (CD3 / CD8): DAB colour deconvolution, positive-cell detection, registration to H&E.
 
-* :func:`dab_od` — DAB optical density by Ruifrok-Johnston deconvolution (``rgb2hed``).
+* DAB optical density: :func:`immunodig.slides.stain.dab_od` (Ruifrok-Johnston deconvolution).
 * :class:`PositiveCellDetector` — DAB OD > ``dab_threshold`` (after Gaussian smoothing), split by
   distance-transform watershed, size filter in µm²; one detection per positive cell.
 * :func:`detect_positive_slide` — over a slide's QC-passed tiles with the same blocks, overlap and
@@ -23,12 +23,7 @@ from typing import Any
 
 import numpy as np
 
-
-def dab_od(rgb: np.ndarray) -> np.ndarray:
-    """DAB optical density (float32, (H, W))."""
-    from skimage.color import rgb2hed
-
-    return rgb2hed(rgb)[..., 2].astype(np.float32)
+from immunodig.slides.stain import dab_od
 
 
 @dataclass(frozen=True)
