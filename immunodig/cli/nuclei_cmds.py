@@ -126,24 +126,13 @@ def register(app: typer.Typer) -> None:
         json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the result as JSON.")] = None,
     ) -> None:
         """Per patient, H&E lymphocyte density against IHC CD3 density (Spearman rho)."""
-        import duckdb
-
         from immunodig.errors import StoreError
-        from immunodig.nuclei.ihc import validate_ihc
+        from immunodig.nuclei.ihc import PATIENT_DENSITIES_SQL, validate_ihc
+        from immunodig.store import query
 
         if not store.exists():
             raise StoreError(f"{store}: store not found; run build-features first")
-        con = duckdb.connect(str(store), read_only=True)
-        try:
-            long = con.execute(
-                "select s.patient_id, f.feature, avg(f.value) as value "
-                "from slide_features_current f join slides s on s.slide_id = f.slide_id "
-                "where f.feature in ($he, $ihc) and f.value is not null and not isnan(f.value) "
-                "and s.patient_id is not null group by 1, 2",
-                {"he": he_feature, "ihc": ihc_feature},
-            ).pl()
-        finally:
-            con.close()
+        long = query(store, PATIENT_DENSITIES_SQL, {"he": he_feature, "ihc": ihc_feature})
         res = validate_ihc(long, he_feature, ihc_feature)
         typer.echo(f"{res['n_patients']} patients with both: Spearman rho {res['spearman_rho']:.3f} (p = {res['p_value']:.3g})")
         _dump(res, json_out)

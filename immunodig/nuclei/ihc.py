@@ -157,6 +157,15 @@ def rigid_register(fixed_mask: np.ndarray, moving_mask: np.ndarray, mpp: float, 
     return RigidTransform(angle, (float(dx * mpp), float(dy * mpp)), (float(centre[0] * mpp), float(centre[1] * mpp)), dice)
 
 
+#: Per patient, the mean over its slides of the two features (``$he``, ``$ihc``), read-only.
+PATIENT_DENSITIES_SQL = (
+    "select s.patient_id, f.feature, avg(f.value) as value "
+    "from slide_features_current f join slides s on s.slide_id = f.slide_id "
+    "where f.feature in ($he, $ihc) and f.value is not null and not isnan(f.value) "
+    "and s.patient_id is not null group by 1, 2"
+)
+
+
 def validate_ihc(patient_long: Any, he_feature: str = "til_density_tumour_region_per_mm2", ihc_feature: str = "cd3_density_tumour_region_per_mm2") -> dict[str, Any]:
     """Spearman rho between H&E lymphocyte density and IHC CD3 density across patients.
 
