@@ -71,7 +71,8 @@ def test_edge_strip_nuclei_belong_to_the_edge_tile(tmp_path, block_tiles):
     segment_slide(slide, tiles_table(2, 2, classes), CFG, tmp_path / "e.parquet", segmenter=ClassicalSegmenter(),
                   overlap_um=12, block_tiles=block_tiles)
     t = pl.read_parquet(tmp_path / "e.parquet").sort("y_um", "x_um")
-    np.testing.assert_allclose(t.select("x_um", "y_um").to_numpy(), np.array(sorted(centres, key=lambda c: (c[1], c[0]))) * MPP, atol=0.6)
+    want = np.array(sorted(centres, key=lambda c: (c[1], c[0]))) * MPP
+    np.testing.assert_allclose(t.select("x_um", "y_um").to_numpy(), want, atol=0.6)
     assert t["tissue_class"].to_list() == ["TUM", "STR", "TUM", "NORM", "LYM"]
     # the strip follows its edge tile's QC
     segment_slide(slide, tiles_table(2, 2, classes, failed={(0, 1)}), CFG, tmp_path / "f.parquet",

@@ -33,7 +33,8 @@ def test_validate_ihc_on_an_empty_store(tmp_path):
 
     with Store.open(tmp_path / "e.duckdb"):
         pass
-    res = runner.invoke(app, ["validate-ihc", "--store", str(tmp_path / "e.duckdb"), "--json", str(tmp_path / "v.json")])
+    res = runner.invoke(app, ["validate-ihc", "--store", str(tmp_path / "e.duckdb"),
+                              "--json", str(tmp_path / "v.json")])
     assert res.exit_code == 0, res.output
     data = json.loads((tmp_path / "v.json").read_text())
     assert data["n_patients"] == 0 and data["pairs"] == [] and data["spearman_rho"] is None
@@ -56,7 +57,8 @@ def test_validate_ihc_cli(ihc_store, tmp_path):
 
 @pytest.mark.slow
 def test_validate_ihc_unknown_feature(ihc_store, tmp_path):
-    res = runner.invoke(app, ["validate-ihc", "--store", str(ihc_store), "--ihc-feature", "cd8_density_tumour_region_per_mm2",
+    res = runner.invoke(app, ["validate-ihc", "--store", str(ihc_store),
+                              "--ihc-feature", "cd8_density_tumour_region_per_mm2",
                               "--json", str(tmp_path / "v.json")])
     assert res.exit_code == 0, res.output
     assert json.loads((tmp_path / "v.json").read_text())["n_patients"] == 0
