@@ -34,14 +34,21 @@ def register(app: typer.Typer) -> None:
         folder: Annotated[Path, typer.Argument(help="MoNuSeg-style folder: <id>.tif + <id>.xml.")],
         backend: Annotated[Optional[str], typer.Option(help="classical | cellpose | torchscript (default: build-features' default).")] = None,
         model: Annotated[Optional[str], typer.Option(help="Model file / cellpose built-in name for the backend.")] = None,
+        method: Annotated[str, typer.Option(help="pipeline (each image through the nuclei stage of build-features, at its nuclei mpp) | segmenter (the backend alone, at the image's mpp).")] = "pipeline",
         json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the full result as JSON.")] = None,
     ) -> None:
         """Nucleus segmentation quality: Dice, AJI and PQ per image and overall."""
+        from immunodig.config import BuildConfig
+        from immunodig.errors import ConfigError
         from immunodig.nuclei.datasets import read_monuseg
         from immunodig.nuclei.segmentation_eval import evaluate_segmenter
         from immunodig.nuclei.segmenter import get_segmenter
 
-        res = evaluate_segmenter(read_monuseg(folder), get_segmenter(backend, model))
+        if method not in ("pipeline", "segmenter"):
+            raise ConfigError(f"--method {method!r}: choose pipeline or segmenter")
+        cfg = BuildConfig() if method == "pipeline" else None
+        res = evaluate_segmenter(read_monuseg(folder), get_segmenter(backend, model), cfg)
+        res["method"] = method
         for r in res["per_image"]:
             typer.echo(f"{r['image_id']}: AJI {r['aji']:.3f}  Dice {r['dice']:.3f}  PQ {r['pq']:.3f}  ({r['n_pred']} / {r['n_true']} nuclei)")
         typer.echo(f"overall ({res['backend']}, {res['n_images']} images): AJI {res['aji']:.3f}  Dice {res['dice']:.3f}  PQ {res['pq']:.3f}")
@@ -51,7 +58,7 @@ def register(app: typer.Typer) -> None:
     def eval_lymphocytes_cmd(
         folder: Annotated[Path, typer.Argument(help="CRCHistoPhenotypes-style folder: imgN/imgN.bmp + imgN_<class>.mat.")],
         model: Annotated[Optional[Path], typer.Option(help="Cell classifier file (default: the shipped model).")] = None,
-        method: Annotated[str, typer.Option(help="pipeline (segmenter + classifier, as build-features) | detector (the classifier's own detections).")] = "pipeline",
+        method: Annotated[str, typer.Option(help="pipeline (each image through the nuclei stage of build-features: segmenter + classifier on the blocks segment_slide reads) | detector (the classifier's own detections).")] = "pipeline",
         backend: Annotated[Optional[str], typer.Option(help="Segmenter for --method pipeline.")] = None,
         mpp: Annotated[float, typer.Option(help="µm/px of the images.")] = 0.55,
         json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the full result as JSON.")] = None,
@@ -119,24 +126,13 @@ def register(app: typer.Typer) -> None:
         json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the result as JSON.")] = None,
     ) -> None:
         """Per patient, H&E lymphocyte density against IHC CD3 density (Spearman rho)."""
-        import duckdb
-
         from immunodig.errors import StoreError
-        from immunodig.nuclei.ihc import validate_ihc
+        from immunodig.nuclei.ihc import PATIENT_DENSITIES_SQL, validate_ihc
+        from immunodig.store import query
 
         if not store.exists():
             raise StoreError(f"{store}: store not found; run build-features first")
-        con = duckdb.connect(str(store), read_only=True)
-        try:
-            long = con.execute(
-                "select s.patient_id, f.feature, avg(f.value) as value "
-                "from slide_features_current f join slides s on s.slide_id = f.slide_id "
-                "where f.feature in ($he, $ihc) and f.value is not null and not isnan(f.value) "
-                "and s.patient_id is not null group by 1, 2",
-                {"he": he_feature, "ihc": ihc_feature},
-            ).pl()
-        finally:
-            con.close()
+        long = query(store, PATIENT_DENSITIES_SQL, {"he": he_feature, "ihc": ihc_feature})
         res = validate_ihc(long, he_feature, ihc_feature)
         typer.echo(f"{res['n_patients']} patients with both: Spearman rho {res['spearman_rho']:.3f} (p = {res['p_value']:.3g})")
         _dump(res, json_out)

@@ -218,12 +218,12 @@ def _resample(rgb: np.ndarray, mpp_in: float, mpp_out: float) -> np.ndarray:
 
 def _colour_jitter(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Scale haematoxylin / eosin OD by ±10 % and brightness by ±8 % (stain variation)."""
-    from skimage.color import hed2rgb, rgb2hed
+    from immunodig.slides.stain import hed_to_rgb, rgb_to_hed
 
     if rng.random() < 0.2:
         return np.ascontiguousarray(img)
-    hed = rgb2hed(np.ascontiguousarray(img))
+    hed = rgb_to_hed(np.ascontiguousarray(img))
     hed[..., 0] *= rng.uniform(0.9, 1.1)
     hed[..., 1] *= rng.uniform(0.9, 1.1)
-    out = hed2rgb(hed) * rng.uniform(0.92, 1.08) * 255
+    out = hed_to_rgb(hed) * rng.uniform(0.92, 1.08) * 255
     return np.clip(out, 0, 255).astype(np.uint8)

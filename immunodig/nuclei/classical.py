@@ -12,12 +12,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-
-def haematoxylin_od(rgb: np.ndarray) -> np.ndarray:
-    """Haematoxylin optical density by Ruifrok-Johnston colour deconvolution (``rgb2hed``)."""
-    from skimage.color import rgb2hed
-
-    return rgb2hed(rgb)[..., 0].astype(np.float32)
+from immunodig.slides.stain import haematoxylin_od
 
 
 @dataclass(frozen=True)

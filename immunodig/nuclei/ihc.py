@@ -1,6 +1,6 @@
 """IHC (CD3 / CD8): DAB colour deconvolution, positive-cell detection, registration to H&E.
 
-* :func:`dab_od` — DAB optical density by Ruifrok-Johnston deconvolution (``rgb2hed``).
+* DAB optical density: :func:`immunodig.slides.stain.dab_od` (Ruifrok-Johnston deconvolution).
 * :class:`PositiveCellDetector` — DAB OD > ``dab_threshold`` (after Gaussian smoothing), split by
   distance-transform watershed, size filter in µm²; one detection per positive cell.
 * :func:`detect_positive_slide` — over a slide's QC-passed tiles with the same blocks, overlap and
@@ -23,12 +23,7 @@ from typing import Any
 
 import numpy as np
 
-
-def dab_od(rgb: np.ndarray) -> np.ndarray:
-    """DAB optical density (float32, (H, W))."""
-    from skimage.color import rgb2hed
-
-    return rgb2hed(rgb)[..., 2].astype(np.float32)
+from immunodig.slides.stain import dab_od
 
 
 @dataclass(frozen=True)
@@ -160,6 +155,15 @@ def rigid_register(fixed_mask: np.ndarray, moving_mask: np.ndarray, mpp: float, 
     overlap = fine_results[k][0]
     dice = 2 * overlap / max(1.0, float(fixed_mask.sum() + moving_mask.sum()))
     return RigidTransform(angle, (float(dx * mpp), float(dy * mpp)), (float(centre[0] * mpp), float(centre[1] * mpp)), dice)
+
+
+#: Per patient, the mean over its slides of the two features (``$he``, ``$ihc``), read-only.
+PATIENT_DENSITIES_SQL = (
+    "select s.patient_id, f.feature, avg(f.value) as value "
+    "from slide_features_current f join slides s on s.slide_id = f.slide_id "
+    "where f.feature in ($he, $ihc) and f.value is not null and not isnan(f.value) "
+    "and s.patient_id is not null group by 1, 2"
+)
 
 
 def validate_ihc(patient_long: Any, he_feature: str = "til_density_tumour_region_per_mm2", ihc_feature: str = "cd3_density_tumour_region_per_mm2") -> dict[str, Any]:

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from immunodig.config import BuildConfig
 from immunodig.nuclei.datasets import CRC_CLASSES, PointImage
 from immunodig.nuclei.evaluation import detection_scores, score_class_detection
 
@@ -16,23 +17,24 @@ _OUR_NAMES = ("epithelial", "lymphocyte", "fibroblast", "other")
 TARGET = 1  # "inflammatory" == lymphocyte
 
 
-def predict_cells(image: PointImage, detector: Any = None, segmenter: Any = None) -> tuple[np.ndarray, np.ndarray]:
+def predict_cells(image: PointImage, detector: Any = None, segmenter: Any = None,
+                  cfg: BuildConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Predicted centres (x, y px) and class indices (``CRC_CLASSES`` order) for one image.
 
     With only ``detector``, nuclei are its own detections (``detect``: peaks of the FCN's map for a
-    :class:`CellNetClassifier`, classical segmentation for the default ``NucleusClassifier``);
-    with a ``segmenter`` too, nuclei are segmented instances classified by the detector (the
-    pipeline that ``build-features`` runs).
+    :class:`CellNetClassifier`, classical segmentation for the default classifier); with a
+    ``segmenter`` too, nuclei come from the nuclei stage of ``build-features`` run on the image
+    as a slide (:func:`immunodig.nuclei.image_slide.image_nuclei`: read at ``cfg.nuclei_mpp``,
+    blocks, overlap, edge strip, de-duplication; ``cfg`` = ``BuildConfig()`` when ``None``),
+    segmented by ``segmenter`` and classified by ``detector``.
     """
     if segmenter is None:
         xy, cls, _ = detector.detect(image.rgb, image.mpp)
-    else:
-        from immunodig.nuclei.morphology import instance_centroids
+        return xy, class_indices(cls)
+    from immunodig.nuclei.image_slide import image_nuclei
 
-        labels = segmenter.segment(image.rgb, image.mpp)
-        xy = instance_centroids(labels)
-        cls, _ = detector.classify_nuclei(image.rgb, labels, image.mpp)
-    return xy, class_indices(cls)
+    res = image_nuclei(image.rgb, image.mpp, cfg or BuildConfig(), segmenter, detector)
+    return res["xy_px"], class_indices(res["cell_class"])
 
 
 def class_indices(cell_classes: Any) -> np.ndarray:
@@ -40,8 +42,13 @@ def class_indices(cell_classes: Any) -> np.ndarray:
     return np.array([_OUR_NAMES.index(c) for c in cell_classes], dtype=int)
 
 
-def evaluate_lymphocytes(images: list[PointImage], detector: Any, segmenter: Any = None, radius_um: float = MATCH_RADIUS_UM) -> dict[str, Any]:
+def evaluate_lymphocytes(images: list[PointImage], detector: Any, segmenter: Any = None,
+                         radius_um: float = MATCH_RADIUS_UM,
+                         cfg: BuildConfig | None = None) -> dict[str, Any]:
     """Inflammatory-cell precision / recall / F1 (pooled counts) and the class confusion.
+
+    With a ``segmenter``, each image runs through the nuclei stage of ``build-features``
+    (:func:`predict_cells`).
 
     A predicted lymphocyte matched to a nucleus marked for detection without a class label is
     neither a true nor a false positive (the dataset's intent).
@@ -50,7 +57,7 @@ def evaluate_lymphocytes(images: list[PointImage], detector: Any, segmenter: Any
     conf = np.zeros((len(CRC_CLASSES) + 1, len(CRC_CLASSES) + 1), dtype=int)
     per_image = []
     for im in images:
-        xy, idx = predict_cells(im, detector, segmenter)
+        xy, idx = predict_cells(im, detector, segmenter, cfg)
         counts, c = score_class_detection(xy, idx, im.points_xy, im.labels, TARGET, radius_um / im.mpp, len(CRC_CLASSES))
         conf += c
         total += [counts["tp"], counts["fp"], counts["fn"]]

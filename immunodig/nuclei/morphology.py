@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from immunodig.slides.stain import rgb_to_hed
+
 MORPHOLOGY_COLUMNS: tuple[str, ...] = (
     "x_px", "y_px", "area_um2", "perimeter_um", "eccentricity", "solidity", "circularity",
     "h_od_mean", "e_od_mean", "texture_contrast", "texture_homogeneity",
@@ -25,7 +27,7 @@ def measure_nuclei(rgb: np.ndarray, labels: np.ndarray, mpp: float) -> dict[str,
     -------
     dict of column -> float64 array of length N (row i = label i + 1 after sequential relabelling)
     """
-    from skimage.color import rgb2gray, rgb2hed
+    from skimage.color import rgb2gray
     from skimage.measure import regionprops_table
     from skimage.segmentation import relabel_sequential
 
@@ -33,7 +35,7 @@ def measure_nuclei(rgb: np.ndarray, labels: np.ndarray, mpp: float) -> dict[str,
     n = int(labels.max())
     if n == 0:
         return {c: np.zeros(0) for c in MORPHOLOGY_COLUMNS}
-    hed = rgb2hed(rgb)
+    hed = rgb_to_hed(rgb)
     props = regionprops_table(
         labels,
         intensity_image=hed[..., :2],

@@ -92,9 +92,9 @@ def score_slide_nuclei(nuclei: Any, mosaic: Mosaic, tiles: Any = None, radius_um
     mosaic : Mosaic
     tiles : polars.DataFrame, optional
         The slide's tile table (``x_um``, ``y_um``, ``w_px``, ``qc_pass``)
-        as ``tiles_mpp``: when given, only annotated centres inside QC-passed tiles count (the
-        tiling keeps whole tiles only, so a strip at the right and bottom edge is never
-        segmented); ``tiled_fraction`` says how many centres that left.
+        as ``tiles_mpp``: when given, only annotated centres inside QC-passed tiles count
+        (nuclei outside whole tiles, in the edge strip the nuclei stage also covers, are still
+        counted as predictions); ``tiled_fraction`` says how many centres that left.
 
     Returns
     -------

@@ -75,24 +75,6 @@ def _to_tensor(patches: np.ndarray | Any) -> Any:
     return (x.permute(0, 3, 1, 2) / 255.0 - 0.6) / 0.2
 
 
-def hed_jitter(patches: np.ndarray, sigma: float, rng: np.random.Generator) -> Any:
-    """Float RGB tensor (B, H, W, 3) with each patch's H, E and DAB optical densities jittered.
-
-    Per patch and stain: concentration x U(1 - sigma, 1 + sigma) + U(-sigma, sigma) x its standard
-    deviation in the patch (Ruifrok-Johnston stain vectors as in ``skimage.color.rgb2hed``).
-    """
-    import torch
-    from skimage.color import hed_from_rgb, rgb_from_hed
-
-    x = torch.from_numpy(np.ascontiguousarray(patches)).float()
-    hed = -torch.log((x + 1) / 256) @ torch.tensor(hed_from_rgb, dtype=torch.float32)
-    b = len(x)
-    scale = torch.from_numpy(rng.uniform(1 - sigma, 1 + sigma, (b, 1, 1, 3))).float()
-    shift = torch.from_numpy(rng.uniform(-sigma, sigma, (b, 1, 1, 3))).float() * hed.flatten(1, 2).std(1)[:, None, None, :]
-    od = (hed * scale + shift) @ torch.tensor(rgb_from_hed, dtype=torch.float32)
-    return (torch.exp(-od) * 256 - 1).clamp(0, 255)
-
-
 def _centre_crop(patches: np.ndarray, offset: tuple[int, int] | None = None) -> np.ndarray:
     """The :data:`PATCH_PX` crop of larger patches, at ``offset`` (row, col) or centred."""
     m = (patches.shape[1] - PATCH_PX) // 2
@@ -108,6 +90,8 @@ def train_patch_net(patches: np.ndarray, labels: np.ndarray, n_classes: int, epo
     """
     import torch
     from torch.nn import functional as F
+
+    from immunodig.slides.stain import hed_jitter
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -125,7 +109,7 @@ def train_patch_net(patches: np.ndarray, labels: np.ndarray, n_classes: int, epo
         xb = np.rot90(xb, int(rng.integers(4)), axes=(1, 2))
         if rng.random() < 0.5:
             xb = xb[:, :, ::-1]
-        x = _to_tensor(hed_jitter(xb, HED_SIGMA, rng))
+        x = _to_tensor(hed_jitter(xb, rng, HED_SIGMA, HED_SIGMA, bias_per_std=True))
         x = x * torch.empty(len(i), 3, 1, 1).uniform_(0.85, 1.15) + torch.empty(len(i), 3, 1, 1).uniform_(-0.3, 0.3)
         loss = F.cross_entropy(net(x), y_all[i], weight=weight, label_smoothing=0.05)
         opt.zero_grad()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from immunodig.slides.stain import rgb_to_hed
+
 #: Gaussian scales in µm.
 SCALES_UM: tuple[float, ...] = (0.5, 1.0, 2.0, 3.5, 5.0)
 
@@ -25,10 +27,9 @@ def feature_names() -> list[str]:
 def pixel_features(rgb: np.ndarray, mpp: float) -> np.ndarray:
     """Float32 array (H, W, F) of features (see :func:`feature_names`)."""
     from scipy import ndimage as ndi
-    from skimage.color import rgb2hed
     from skimage.feature import hessian_matrix, hessian_matrix_eigvals
 
-    hed = rgb2hed(rgb).astype(np.float32)
+    hed = rgb_to_hed(rgb).astype(np.float32)
     h, e = hed[..., 0], hed[..., 1]
     feats = [h, e]
     for s_um in SCALES_UM:

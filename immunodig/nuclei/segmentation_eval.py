@@ -7,12 +7,19 @@ from typing import Any
 
 import numpy as np
 
+from immunodig.config import BuildConfig
 from immunodig.nuclei.datasets import InstanceImage
 from immunodig.nuclei.evaluation import aji, dice, panoptic_quality
 
 
-def evaluate_segmenter(images: list[InstanceImage], segmenter: Any) -> dict[str, Any]:
+def evaluate_segmenter(images: list[InstanceImage], segmenter: Any, cfg: BuildConfig | None = None) -> dict[str, Any]:
     """Segment each image and score it.
+
+    With ``cfg``, each image runs through the nuclei stage of ``build-features`` as a slide
+    (:func:`immunodig.nuclei.image_slide.image_nuclei`: read at ``cfg.nuclei_mpp``, blocks, edge
+    strip, de-duplication) and the kept instances, brought back to the annotation grid (nearest
+    neighbour), are scored; without, ``segmenter.segment`` runs on the image at its own mpp (the
+    backend alone, as the parameter tuning scores it).
 
     Overall values are means over images (the MoNuSeg challenge convention for AJI), with
     ``pq_pooled`` computed from pooled TP/FP/FN and IoU sums as well.
@@ -22,7 +29,13 @@ def evaluate_segmenter(images: list[InstanceImage], segmenter: Any) -> dict[str,
     iou_sum = 0.0
     for im in images:
         t0 = time.perf_counter()
-        pred = segmenter.segment(im.rgb, im.mpp)
+        if cfg is None:
+            pred = segmenter.segment(im.rgb, im.mpp)
+        else:
+            from immunodig.nuclei.image_slide import image_nuclei
+            from immunodig.nuclei.rule_classifier import RuleCellClassifier
+
+            pred = image_nuclei(im.rgb, im.mpp, cfg, segmenter, RuleCellClassifier(), with_labels=True)["labels"]
         seconds = time.perf_counter() - t0
         pq = panoptic_quality(im.instances, pred)
         tp, fp, fn = tp + pq.tp, fp + pq.fp, fn + pq.fn
@@ -36,6 +49,7 @@ def evaluate_segmenter(images: list[InstanceImage], segmenter: Any) -> dict[str,
     return {
         "backend": getattr(segmenter, "name", type(segmenter).__name__),
         "n_images": len(rows),
+        "path": "segmenter" if cfg is None else f"nuclei stage at {cfg.nuclei_mpp:g} um/px",
         "aji": float(np.mean([r["aji"] for r in rows])),
         "dice": float(np.mean([r["dice"] for r in rows])),
         "pq": float(np.mean([r["pq"] for r in rows])),

@@ -6,7 +6,12 @@ every side, segmented, measured and classified. A nucleus is kept by the block w
 its centroid, and only when that centroid lies in a QC-passed tile: block cores partition the
 plane, so no nucleus is counted twice, and the overlap (larger than any nucleus) means no kept
 nucleus is cut by the read window. Nuclei touching the outer edge of a read are dropped (their
-centroid always lies in the overlap, which the neighbouring block owns). Rows are streamed to
+centroid always lies in the overlap, which the neighbouring block owns). The tiling keeps whole
+tiles only; the strip narrower than a tile along the slide's right and bottom edges counts as part
+of the adjacent edge tile here (nuclei only: tile areas and the features that divide by them are
+those of whole tiles), so nuclei cover the tissue up to the slide edge. The same blocks, read the
+same way, are what ``eval-lymphocytes`` and ``eval-nuclei`` score (:func:`iter_slide_nuclei`,
+:mod:`immunodig.nuclei.image_slide`). Rows are streamed to
 ``nuclei.parquet`` with a ``pyarrow.parquet.ParquetWriter`` in row groups, so memory stays bounded
 by one block and one row group.
 """
@@ -70,7 +75,8 @@ def model_files(cfg: BuildConfig) -> dict[str, Path]:
 def segment_region(rgb: np.ndarray, mpp: float, segmenter: Any, classifier: Any) -> dict[str, np.ndarray]:
     """Segment, measure and classify the nuclei of one image (all nuclei, no de-duplication).
 
-    Returns the morphology columns plus ``cell_class``, ``cell_prob`` and ``touches_edge``.
+    Returns the morphology columns plus ``cell_class``, ``cell_prob``, ``touches_edge`` and
+    ``labels`` (the int32 instance map; row ``i`` is instance ``i + 1``).
     """
     from immunodig.nuclei.rule_classifier import RuleCellClassifier
 
@@ -86,7 +92,49 @@ def segment_region(rgb: np.ndarray, mpp: float, segmenter: Any, classifier: Any)
     edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     touches = np.zeros(n + 1, dtype=bool)
     touches[edge] = True
-    return {**morph, "cell_class": np.asarray(cls, dtype=str), "cell_prob": np.asarray(prob, dtype=float), "touches_edge": touches[1:]}
+    return {**morph, "cell_class": np.asarray(cls, dtype=str), "cell_prob": np.asarray(prob, dtype=float),
+            "touches_edge": touches[1:], "labels": labels}
+
+
+@dataclass
+class BlockNuclei:
+    """The nuclei one block keeps: ``rows`` (the ``nuclei.parquet`` columns) and, for scoring
+    masks, the block's instance map ``labels`` with the ids (1-based) of the kept instances."""
+
+    block: "Block"
+    rows: dict[str, np.ndarray]
+    labels: np.ndarray
+    kept_ids: np.ndarray
+
+
+def iter_slide_nuclei(
+    slide: Any,
+    tiles: Any,
+    cfg: BuildConfig,
+    segmenter: Any = None,
+    classifier: Any = None,
+    overlap_um: float = 16.0,
+    block_tiles: int = 4,
+) -> Iterator[BlockNuclei]:
+    """The nuclei of a slide block by block: what :func:`segment_slide` writes and what
+    ``eval-lymphocytes`` / ``eval-nuclei`` score (one code path; parameters as there)."""
+    from immunodig.nuclei.segmenter import get_segmenter
+
+    segmenter = segmenter or get_segmenter(cfg.nuclei_backend, cfg.nuclei_model)
+    classifier = classifier if classifier is not None else get_cell_classifier(cfg)
+    mpp = cfg.nuclei_mpp
+    mpp_x = float(getattr(slide, "mpp_x", slide.mpp))
+    mpp_y = float(getattr(slide, "mpp_y", slide.mpp))
+    for block in iter_blocks(slide, tiles, cfg.tile_size_um, mpp, overlap_um, block_tiles):
+        res = segment_region(block.rgb, mpp, segmenter, classifier)
+        x_um, y_um = block.to_um(res["x_px"], res["y_px"])
+        keep, tclass = block.owned(x_um, y_um, res["touches_edge"])
+        rows = {c: res[c][keep] for c in MORPHOLOGY_COLUMNS[2:]}
+        rows.update(
+            x_um=x_um[keep], y_um=y_um[keep], x_px=x_um[keep] / mpp_x, y_px=y_um[keep] / mpp_y,
+            tissue_class=tclass[keep], cell_class=res["cell_class"][keep], cell_prob=res["cell_prob"][keep],
+        )
+        yield BlockNuclei(block, rows, res["labels"], np.flatnonzero(keep) + 1)
 
 
 def segment_slide(
@@ -106,7 +154,7 @@ def segment_slide(
     ----------
     slide : immunodig.slides.Slide
         Anything with ``read(x_px, y_px, size_px, mpp)`` and ``mpp`` (and optionally ``mpp_x``,
-        ``mpp_y``).
+        ``mpp_y``, and ``size_um`` for the edge strip).
     tiles : polars.DataFrame
         The slide's tile table (``x_um, y_um, qc_pass, pred_class``).
     cfg : BuildConfig
@@ -116,7 +164,8 @@ def segment_slide(
     segmenter, classifier : optional
         Override the ones ``cfg`` names.
     overlap_um : float
-        Context read around each block; must exceed the largest nucleus diameter.
+        Context read around each block; must exceed the largest nucleus diameter plus half the
+        classifier's patch.
     block_tiles : int
         Tiles per block edge.
 
@@ -127,32 +176,18 @@ def segment_slide(
     """
     import pyarrow.parquet as pq
 
-    from immunodig.nuclei.segmenter import get_segmenter
-
-    segmenter = segmenter or get_segmenter(cfg.nuclei_backend, cfg.nuclei_model)
-    classifier = classifier if classifier is not None else get_cell_classifier(cfg)
-    mpp = cfg.nuclei_mpp
     out_path = Path(out_path)
     tmp = out_path.with_name(out_path.name + ".tmp")
     schema = nuclei_schema()
     buffer: list[dict[str, np.ndarray]] = []
     buffered = written = 0
-    mpp_x = float(getattr(slide, "mpp_x", slide.mpp))
-    mpp_y = float(getattr(slide, "mpp_y", slide.mpp))
     with pq.ParquetWriter(tmp, schema) as writer:
-        for block in iter_blocks(slide, tiles, cfg.tile_size_um, mpp, overlap_um, block_tiles):
-            res = segment_region(block.rgb, mpp, segmenter, classifier)
-            x_um, y_um = block.to_um(res["x_px"], res["y_px"])
-            keep, tclass = block.owned(x_um, y_um, res["touches_edge"])
-            if not keep.any():
+        for part in iter_slide_nuclei(slide, tiles, cfg, segmenter, classifier, overlap_um, block_tiles):
+            n = len(part.rows["x_um"])
+            if not n:
                 continue
-            chunk = {c: res[c][keep] for c in MORPHOLOGY_COLUMNS[2:]}
-            chunk.update(
-                x_um=x_um[keep], y_um=y_um[keep], x_px=x_um[keep] / mpp_x, y_px=y_um[keep] / mpp_y,
-                tissue_class=tclass[keep], cell_class=res["cell_class"][keep], cell_prob=res["cell_prob"][keep],
-            )
-            buffer.append(chunk)
-            buffered += int(keep.sum())
+            buffer.append(part.rows)
+            buffered += n
             if buffered >= row_group_size:
                 written += _flush(writer, buffer, schema)
                 buffer, buffered = [], 0
@@ -163,7 +198,12 @@ def segment_slide(
 
 @dataclass
 class Block:
-    """One read window: ``rgb`` at ``mpp`` with top-left ``origin_um``; owns the cells of ``key``."""
+    """One read window: ``rgb`` at ``mpp`` with top-left ``origin_um``; owns the cells of ``key``.
+
+    ``grid`` = (columns, rows) of whole tiles and ``extent_um`` = the slide's (width, height):
+    a point right of the last whole column (below the last whole row) but on the slide counts as
+    lying in that edge tile, so the strip the tiling leaves at the slide edge is covered.
+    """
 
     rgb: np.ndarray
     mpp: float
@@ -172,17 +212,29 @@ class Block:
     block_tiles: int
     tile_um: float
     tile_class: dict[tuple[int, int], Any]
+    grid: tuple[int, int] | None = None
+    extent_um: tuple[float, float] | None = None
 
     def to_um(self, x_px: np.ndarray, y_px: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Pixel coordinates of the read -> slide µm."""
         return self.origin_um[0] + np.asarray(x_px) * self.mpp, self.origin_um[1] + np.asarray(y_px) * self.mpp
 
+    def tile_of(self, x_um: np.ndarray, y_um: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(column, row) of the tile each point counts in (edge strip -> edge tile)."""
+        x, y = np.asarray(x_um, dtype=float), np.asarray(y_um, dtype=float)
+        tc = np.floor(x / self.tile_um).astype(np.int64)
+        tr = np.floor(y / self.tile_um).astype(np.int64)
+        if self.grid is not None and self.extent_um is not None:
+            tc = np.where(x < self.extent_um[0], np.minimum(tc, max(self.grid[0] - 1, 0)), tc)
+            tr = np.where(y < self.extent_um[1], np.minimum(tr, max(self.grid[1] - 1, 0)), tr)
+        return tc, tr
+
     def owned(self, x_um: np.ndarray, y_um: np.ndarray, touches_edge: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Which objects this block keeps (centroid in its core, in a QC-passed tile, not cut by
         the read edge), and the ``pred_class`` of their tile."""
-        tc = np.floor(np.asarray(x_um) / self.tile_um).astype(np.int64)
-        tr = np.floor(np.asarray(y_um) / self.tile_um).astype(np.int64)
-        own = (tr // self.block_tiles == self.key[0]) & (tc // self.block_tiles == self.key[1]) & ~np.asarray(touches_edge)
+        tc, tr = self.tile_of(x_um, y_um)
+        own = ((tr // self.block_tiles == self.key[0]) & (tc // self.block_tiles == self.key[1])
+               & ~np.asarray(touches_edge))
         missing = object()
         found = [self.tile_class.get((int(r), int(c)), missing) for r, c in zip(tr, tc)]
         in_tile = np.array([f is not missing for f in found], dtype=bool)
@@ -190,8 +242,23 @@ class Block:
         return own & in_tile, tclass
 
 
-def iter_blocks(slide: Any, tiles: Any, tile_um: float, mpp: float, overlap_um: float, block_tiles: int) -> Iterator[Block]:
-    """Yield the read windows covering every QC-passed tile (see module docstring)."""
+def slide_extent_um(slide: Any) -> tuple[float, float] | None:
+    """(width, height) of the slide in µm: ``size_um``, else ``dimensions`` x mpp, else ``None``."""
+    if hasattr(slide, "size_um"):
+        return tuple(float(v) for v in slide.size_um)
+    if hasattr(slide, "dimensions"):
+        w, h = slide.dimensions
+        return w * float(getattr(slide, "mpp_x", slide.mpp)), h * float(getattr(slide, "mpp_y", slide.mpp))
+    return None
+
+
+def iter_blocks(slide: Any, tiles: Any, tile_um: float, mpp: float, overlap_um: float,
+                block_tiles: int) -> Iterator[Block]:
+    """Yield the read windows covering every QC-passed tile (see module docstring).
+
+    A block holding the last whole column (row) of the grid reaches to the slide's right
+    (bottom) edge, so the strip narrower than a tile there is segmented too.
+    """
     import polars as pl
 
     mpp_x = float(getattr(slide, "mpp_x", slide.mpp))
@@ -202,14 +269,22 @@ def iter_blocks(slide: Any, tiles: Any, tile_um: float, mpp: float, overlap_um: 
     classes = passed["pred_class"].to_list() if "pred_class" in passed.columns else [None] * passed.height
     tile_class = {(int(r), int(c)): t for r, c, t in zip(rows, cols, classes)}
     keys = sorted({(int(r) // block_tiles, int(c) // block_tiles) for r, c in zip(rows, cols)})
+    extent = slide_extent_um(slide)
+    grid = None if extent is None else (int(extent[0] // tile_um), int(extent[1] // tile_um))
     pad_px = int(np.ceil(overlap_um / mpp))
-    core_px = int(np.ceil(block_tiles * tile_um / mpp))
-    size = core_px + 2 * pad_px
+    block_um = block_tiles * tile_um
     for br, bc in keys:
-        rx_um = bc * block_tiles * tile_um - pad_px * mpp
-        ry_um = br * block_tiles * tile_um - pad_px * mpp
-        rgb = slide.read(rx_um / mpp_x, ry_um / mpp_y, (size, size), mpp)
-        yield Block(rgb, mpp, (rx_um, ry_um), (br, bc), block_tiles, tile_um, tile_class)
+        x0_um, y0_um = bc * block_um, br * block_um
+        x1_um, y1_um = x0_um + block_um, y0_um + block_um
+        if grid is not None:
+            if (bc + 1) * block_tiles >= grid[0]:
+                x1_um = max(x1_um, extent[0])
+            if (br + 1) * block_tiles >= grid[1]:
+                y1_um = max(y1_um, extent[1])
+        size = (int(np.ceil((x1_um - x0_um) / mpp)) + 2 * pad_px, int(np.ceil((y1_um - y0_um) / mpp)) + 2 * pad_px)
+        rx_um, ry_um = x0_um - pad_px * mpp, y0_um - pad_px * mpp
+        rgb = slide.read(rx_um / mpp_x, ry_um / mpp_y, size, mpp)
+        yield Block(rgb, mpp, (rx_um, ry_um), (br, bc), block_tiles, tile_um, tile_class, grid, extent)
 
 
 def _flush(writer: Any, buffer: list[dict[str, np.ndarray]], schema: Any) -> int:

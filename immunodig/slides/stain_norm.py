@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from immunodig.slides.stain import MACENKO_EOSIN, MACENKO_HAEMATOXYLIN, od_from_rgb, rgb_from_od
+
 _IO = 240.0  # transmitted light intensity (white level)
 
 
@@ -39,13 +41,13 @@ class MacenkoReference:
 
 #: Default reference (Macenko's published H&E vectors and typical maxima).
 DEFAULT_REFERENCE = MacenkoReference(
-    stain_matrix=((0.5626, 0.7201, 0.4062), (0.2159, 0.8012, 0.5581)),
+    stain_matrix=(MACENKO_HAEMATOXYLIN, MACENKO_EOSIN),
     max_concentrations=(1.9705, 1.0308),
 )
 
 
 def _od(rgb: np.ndarray) -> np.ndarray:
-    return -np.log((rgb.reshape(-1, 3).astype(np.float64) + 1.0) / _IO)
+    return od_from_rgb(rgb.reshape(-1, 3), i0=_IO, dtype=np.float64)
 
 
 def estimate_stains(
@@ -108,5 +110,5 @@ def normalise(rgb: np.ndarray, reference: MacenkoReference = DEFAULT_REFERENCE) 
     maxc = np.percentile(conc, 99, axis=1)
     conc = conc * (np.asarray(reference.max_concentrations) / np.maximum(maxc, 1e-6))[:, None]
     od = np.asarray(reference.stain_matrix).T @ conc
-    out = _IO * np.exp(-od.T)
+    out = rgb_from_od(od.T, i0=_IO, offset=0.0)
     return np.clip(out, 0, 255).reshape(rgb.shape).astype(np.uint8)

@@ -20,7 +20,7 @@ def tile_grid(
 
     Tile ``(col, row)`` covers ``[col*T, (col+1)*T) x [row*T, (row+1)*T)`` µm with
     ``T = target_mpp * tile_size_px``; tiles that would cross the slide's right/bottom edge are
-    dropped. The tissue fraction of a tile is the mean of the mask over the mask pixels the
+    dropped (the nuclei stage still covers that strip: :mod:`immunodig.nuclei.slide_nuclei`). The tissue fraction of a tile is the mean of the mask over the mask pixels the
     tile touches (box sums on a summed-area table).
 
     Parameters

@@ -2,7 +2,8 @@
 
 The stain vectors are the reference H&E vectors of Macenko et al. (2009) as used by common stain
 normalisers (so synthetic tiles look like Macenko-normalised Kather tiles), and the DAB vector of
-Ruifrok & Johnston (2001). An RGB value is ``I0 * 10 ** -(c_H * H + c_E * E + c_DAB * DAB)``.
+Ruifrok & Johnston (2001). An RGB value is ``I0 * 10 ** -(c_H * H + c_E * E + c_DAB * DAB)``
+(:func:`immunodig.slides.stain.rgb_from_od` on the natural-log OD).
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from typing import Final
 
 import numpy as np
 
+from immunodig.slides.stain import MACENKO_EOSIN, MACENKO_HAEMATOXYLIN, RUIFROK_DAB, rgb_from_od
+
 #: Optical density per unit haematoxylin concentration (R, G, B).
-HAEMATOXYLIN_OD: Final[np.ndarray] = np.array([0.5626, 0.7201, 0.4062], dtype=np.float32)
+HAEMATOXYLIN_OD: Final[np.ndarray] = np.array(MACENKO_HAEMATOXYLIN, dtype=np.float32)
 #: Optical density per unit eosin concentration (R, G, B).
-EOSIN_OD: Final[np.ndarray] = np.array([0.2159, 0.8012, 0.5581], dtype=np.float32)
+EOSIN_OD: Final[np.ndarray] = np.array(MACENKO_EOSIN, dtype=np.float32)
 #: Optical density per unit DAB concentration (R, G, B), Ruifrok & Johnston 2001.
-DAB_OD: Final[np.ndarray] = np.array([0.2681, 0.5703, 0.7764], dtype=np.float32)
+DAB_OD: Final[np.ndarray] = np.array(RUIFROK_DAB, dtype=np.float32)
 #: Incident light intensity (slightly below 255: glass and scanner white balance).
 INCIDENT_INTENSITY: Final[float] = 248.0
 
@@ -43,9 +46,8 @@ def od_to_rgb(h: np.ndarray, e: np.ndarray, dab: np.ndarray | None = None) -> np
         od = h * HAEMATOXYLIN_OD[c] + e * EOSIN_OD[c]
         if dab is not None:
             od += dab * DAB_OD[c]
-        val = np.exp(od * np.float32(-_LN10))
-        val *= np.float32(INCIDENT_INTENSITY)
-        val += np.float32(0.5)
+        # base-10 OD -> natural-log OD; + 0.5 rounds the uint8 cast
+        val = rgb_from_od(od * np.float32(_LN10), i0=INCIDENT_INTENSITY, offset=-0.5)
         np.clip(val, 0, 255, out=val)
         out[..., c] = val
     return out

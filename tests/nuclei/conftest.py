@@ -45,6 +45,10 @@ class ArraySlide:
         self.rgb, self.mpp, self.mpp_x, self.mpp_y = rgb, mpp, mpp, mpp
         self.reads = 0
 
+    @property
+    def size_um(self) -> tuple[float, float]:
+        return self.rgb.shape[1] * self.mpp, self.rgb.shape[0] * self.mpp
+
     def read(self, x_px: float, y_px: float, size_px: tuple[int, int], mpp: float) -> np.ndarray:
         assert abs(mpp - self.mpp) < 1e-9
         self.reads += 1

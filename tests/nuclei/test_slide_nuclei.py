@@ -59,3 +59,22 @@ def test_no_nuclei_writes_empty_table_with_schema(tmp_path):
     t = pl.read_parquet(tmp_path / "n.parquet")
     assert n == 0 and t.height == 0 and t.columns == list(NUCLEI_SCHEMA_COLUMNS)
     assert not list(tmp_path.glob("*.tmp"))
+
+
+@pytest.mark.parametrize("block_tiles", [1, 2, 4])
+def test_edge_strip_nuclei_belong_to_the_edge_tile(tmp_path, block_tiles):
+    """2 x 2 whole tiles of 64 px and a 40 px strip right and below: the tiling drops the strip,
+    the nuclei stage keeps its nuclei in the adjacent edge tile (once each)."""
+    centres = [(32, 32), (150, 40), (40, 150), (150, 150), (100, 30)]
+    slide = ArraySlide(draw_nuclei((168, 168), centres, radius_px=8), MPP)
+    classes = [["STR", "TUM"], ["NORM", "LYM"]]
+    segment_slide(slide, tiles_table(2, 2, classes), CFG, tmp_path / "e.parquet", segmenter=ClassicalSegmenter(),
+                  overlap_um=12, block_tiles=block_tiles)
+    t = pl.read_parquet(tmp_path / "e.parquet").sort("y_um", "x_um")
+    want = np.array(sorted(centres, key=lambda c: (c[1], c[0]))) * MPP
+    np.testing.assert_allclose(t.select("x_um", "y_um").to_numpy(), want, atol=0.6)
+    assert t["tissue_class"].to_list() == ["TUM", "STR", "TUM", "NORM", "LYM"]
+    # the strip follows its edge tile's QC
+    segment_slide(slide, tiles_table(2, 2, classes, failed={(0, 1)}), CFG, tmp_path / "f.parquet",
+                  segmenter=ClassicalSegmenter(), overlap_um=12, block_tiles=block_tiles)
+    assert sorted(pl.read_parquet(tmp_path / "f.parquet")["tissue_class"].to_list()) == ["LYM", "NORM", "STR"]
