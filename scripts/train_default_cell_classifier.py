@@ -79,7 +79,13 @@ def main() -> None:
     seg = ClassicalSegmenter()
     parts = {im.image_id: labelled_nuclei(im, seg) for im in [*images, *synth]}
     params = {"cnn_epochs": args.cnn_epochs, "cnn_models": args.cnn_models, "gbm_weight": args.gbm_weight}
-    result: dict = {"kind": "nucleus-classifier", "params": params, "n_images": len(images), "synthetic_seeds": args.synthetic_seeds, "seed": args.seed}
+    result: dict = {
+        "kind": "nucleus-classifier",
+        "params": params,
+        "n_images": len(images),
+        "synthetic_seeds": args.synthetic_seeds,
+        "seed": args.seed,
+    }
 
     def train(ids: list[str], seed: int) -> PatchEnsembleClassifier:
         x, p, y = (np.concatenate([parts[i][j] for i in ids]) for j in range(3))
@@ -98,12 +104,21 @@ def main() -> None:
             per_image += rep["per_image"]
             confusion = confusion + np.array(rep["confusion"]["counts"])
             print(f"fold {k}: f1 {rep['f1']:.3f} p {rep['precision']:.3f} r {rep['recall']:.3f}", flush=True)
-        result["cv"] = {"k": args.cv, "scheme": "image-grouped K-fold (random image folds); generated slides in every training fold", "match_radius_um": 6.0,
-                        "pipeline": {**pool_with_ci(per_image, args.seed), "confusion": confusion.tolist(), "per_image": per_image}}
+        result["cv"] = {
+            "k": args.cv,
+            "scheme": "image-grouped K-fold (random image folds); generated slides in every training fold",
+            "match_radius_um": 6.0,
+            "pipeline": {**pool_with_ci(per_image, args.seed), "confusion": confusion.tolist(), "per_image": per_image},
+        }
         print(json.dumps({k: v for k, v in result["cv"]["pipeline"].items() if k != "per_image"}, indent=1), flush=True)
     if args.out:
         model = train([im.image_id for im in images] + synth_ids, args.seed)
-        model.save(args.out, training_data=f"CRCHistoPhenotypes (48 shared images) + {len(synth)} generated slides (immunodig.synthetic)", training_data_licence=CRC_LICENCE)
+        model.save(
+            args.out,
+            training_data=f"CRCHistoPhenotypes (48 shared images) + {len(synth)} generated slides "
+            "(immunodig.synthetic)",
+            training_data_licence=CRC_LICENCE,
+        )
         result["out"] = args.out
     if args.json:
         with open(args.json, "w") as fh:

@@ -7,10 +7,10 @@ streams ``nuclei.parquet``. See docs/nuclei.md.
 
 from immunodig.nuclei.cell_classifier import CellClassifier, load_cell_classifier
 from immunodig.nuclei.cellnet_classifier import CellNetClassifier
-from immunodig.nuclei.patch_ensemble import PatchEnsembleClassifier
-from immunodig.nuclei.rule_classifier import RuleCellClassifier
 from immunodig.nuclei.classical import ClassicalSegmenter
 from immunodig.nuclei.morphology import measure_nuclei
+from immunodig.nuclei.patch_ensemble import PatchEnsembleClassifier
+from immunodig.nuclei.rule_classifier import RuleCellClassifier
 from immunodig.nuclei.segmenter import DEFAULT_BACKEND, Segmenter, get_segmenter
 from immunodig.nuclei.slide_nuclei import model_files, segment_slide
 

@@ -28,8 +28,12 @@ def build_net(width: int = 16):
 
     def block(cin: int, cout: int) -> nn.Sequential:
         return nn.Sequential(
-            nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-            nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+            nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(cout, cout, 3, padding=1, bias=False),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(inplace=True),
         )
 
     class CellNet(nn.Module):
@@ -62,7 +66,9 @@ def normalise(rgb: np.ndarray):
     return x.permute(0, 3, 1, 2).sub_(0.5).div_(0.25)
 
 
-def make_targets(shape: tuple[int, int], points_xy: np.ndarray, labels: np.ndarray, radius_px: float) -> tuple[np.ndarray, np.ndarray]:
+def make_targets(
+    shape: tuple[int, int], points_xy: np.ndarray, labels: np.ndarray, radius_px: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Nucleus target (uint8 0/1) and class target (int64, -1 = ignore) from centre points."""
     h, w = shape
     nuc = np.zeros(shape, dtype=np.uint8)
@@ -108,7 +114,9 @@ def predict_maps(net, rgb: np.ndarray, tile_px: int = 512, overlap_px: int = 32)
     return out
 
 
-def detect_points(maps: np.ndarray, min_distance_px: int = 4, threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def detect_points(
+    maps: np.ndarray, min_distance_px: int = 4, threshold: float = 0.5
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Nucleus centres as local maxima of the nucleus map.
 
     Returns

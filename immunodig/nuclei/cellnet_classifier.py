@@ -36,7 +36,9 @@ class CellNetClassifier:
         Minimum distance between detected centres.
     """
 
-    def __init__(self, width: int = 16, input_mpp: float = 0.55, threshold: float = 0.5, min_distance_um: float = 2.5) -> None:
+    def __init__(
+        self, width: int = 16, input_mpp: float = 0.55, threshold: float = 0.5, min_distance_um: float = 2.5
+    ) -> None:
         self.width = width
         self.input_mpp = input_mpp
         self.threshold = threshold
@@ -49,7 +51,17 @@ class CellNetClassifier:
         return tuple(_to_cell_classes(np.arange(len(NET_CLASSES))))
 
     # ---- training -------------------------------------------------------------------------
-    def fit(self, images: list, steps: int = 1500, batch_size: int = 8, crop_px: int = 96, lr: float = 3e-3, seed: int = 0, target_radius_px: float = 3.5, log_every: int = 0) -> "CellNetClassifier":
+    def fit(
+        self,
+        images: list,
+        steps: int = 1500,
+        batch_size: int = 8,
+        crop_px: int = 96,
+        lr: float = 3e-3,
+        seed: int = 0,
+        target_radius_px: float = 3.5,
+        log_every: int = 0,
+    ) -> "CellNetClassifier":
         """Train on :class:`immunodig.nuclei.datasets.PointImage` objects (centre points + labels).
 
         Labels follow ``CRC_CLASSES`` order (epithelial, inflammatory, fibroblast, others), which
@@ -105,7 +117,11 @@ class CellNetClassifier:
             opt.step()
             sched.step()
             if log_every and (step % log_every == 0 or step == steps - 1):
-                print(f"step {step} loss_nucleus {loss_n.item():.3f} loss_class {loss_c.item():.3f} {time.time() - t0:.0f}s", flush=True)
+                print(
+                    f"step {step} loss_nucleus {loss_n.item():.3f} loss_class {loss_c.item():.3f} "
+                    f"{time.time() - t0:.0f}s",
+                    flush=True,
+                )
         net.eval()
         self.net_ = net
         self.metadata_ = {
@@ -116,7 +132,15 @@ class CellNetClassifier:
             "width": self.width,
             "threshold": self.threshold,
             "min_distance_um": self.min_distance_um,
-            "train": {"n_images": len(images), "n_labelled_nuclei": int(counts.sum()), "steps": steps, "batch_size": batch_size, "crop_px": crop_px, "seed": seed, "target_radius_px": target_radius_px},
+            "train": {
+                "n_images": len(images),
+                "n_labelled_nuclei": int(counts.sum()),
+                "steps": steps,
+                "batch_size": batch_size,
+                "crop_px": crop_px,
+                "seed": seed,
+                "target_radius_px": target_radius_px,
+            },
         }
         return self
 
@@ -157,7 +181,10 @@ class CellNetClassifier:
         maps = self.predict_maps(rgb, mpp)[1:]
         flat = labels.ravel()
         area = np.bincount(flat, minlength=n + 1)[1:].astype(float)
-        mean = np.stack([np.bincount(flat, weights=m.ravel(), minlength=n + 1)[1:] for m in maps], 1) / np.maximum(area, 1)[:, None]
+        mean = (
+            np.stack([np.bincount(flat, weights=m.ravel(), minlength=n + 1)[1:] for m in maps], 1)
+            / np.maximum(area, 1)[:, None]
+        )
         idx = mean.argmax(1)
         return np.asarray(_to_cell_classes(idx)), mean[np.arange(n), idx]
 

@@ -39,7 +39,16 @@ class CellposeSegmenter:
 
     name = "cellpose"
 
-    def __init__(self, model: str = "nuclei", diameter_um: float = 7.0, batch_size: int = 8, flow_threshold: float = 0.4, cellprob_threshold: float = 0.0, gpu: bool | None = None, invert: bool = True) -> None:
+    def __init__(
+        self,
+        model: str = "nuclei",
+        diameter_um: float = 7.0,
+        batch_size: int = 8,
+        flow_threshold: float = 0.4,
+        cellprob_threshold: float = 0.0,
+        gpu: bool | None = None,
+        invert: bool = True,
+    ) -> None:
         self.model = str(model)
         self.diameter_um = diameter_um
         self.batch_size = batch_size
@@ -59,7 +68,9 @@ class CellposeSegmenter:
         path = Path(self.model)
         is_file = path.suffix != "" or os.sep in self.model or path.exists()
         if is_file and not path.exists():
-            raise ModelFileError(f"{path}: cellpose model file not found; pass a local file or a built-in name such as 'nuclei'")
+            raise ModelFileError(
+                f"{path}: cellpose model file not found; pass a local file or a built-in name such as 'nuclei'"
+            )
         try:
             if is_file:
                 self._net = models.CellposeModel(gpu=gpu, pretrained_model=str(path))

@@ -125,7 +125,10 @@ class ClassicalSegmenter:
             od = ndi.gaussian_filter(od, p.smooth_um / mpp)
         if np.ptp(od) < 1e-6:
             return np.zeros(od.shape, dtype=bool)
-        fg = od > max(p.min_od, p.threshold_scale * threshold_otsu(threshold_sample(od, rgb, p.saturation_level, p.stats_quantile)))
+        fg = od > max(
+            p.min_od,
+            p.threshold_scale * threshold_otsu(threshold_sample(od, rgb, p.saturation_level, p.stats_quantile)),
+        )
         if p.local_window_um > 0:
             size = max(3, int(round(p.local_window_um / mpp)) | 1)
             fg &= od > ndi.uniform_filter(od, size) + p.local_offset
@@ -158,8 +161,15 @@ class ClassicalSegmenter:
         if p.marker_od_weight > 0 and fg.any():
             smooth = ndi.gaussian_filter(od, 1.0 / mpp)
             intensity = p.marker_od_weight * smooth / max(float(np.percentile(smooth[fg], 95)), 1e-6)
-        labels = split_instances(fg, mpp, p.marker_h_um, p.min_area_um2, p.max_area_um2,
-                                 marker_smooth_um=p.marker_smooth_um, intensity=intensity)
+        labels = split_instances(
+            fg,
+            mpp,
+            p.marker_h_um,
+            p.min_area_um2,
+            p.max_area_um2,
+            marker_smooth_um=p.marker_smooth_um,
+            intensity=intensity,
+        )
         if p.refine_um > 0 and labels.any():
             labels = refine_boundaries(labels, od, mpp, p.refine_um, p.refine_level)
             labels = filter_sizes(labels, mpp, p.min_area_um2, p.max_area_um2)

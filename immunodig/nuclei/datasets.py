@@ -27,7 +27,6 @@ CRC_CLASSES: tuple[str, ...] = ("epithelial", "inflammatory", "fibroblast", "oth
 _SAME_POINT_PX = 3.0
 
 
-
 @dataclass(frozen=True)
 class InstanceImage:
     """One image with its ground-truth instance map."""
@@ -145,7 +144,9 @@ def read_crc_image(folder: Path, mpp: float = CRC_MPP) -> PointImage:
         raise DatasetError(f"{folder}: missing {bmp.name}")
     rgb = read_rgb(bmp)
     det_path = folder / f"{name}_detection.mat"
-    class_pts = {c: _load_points(folder / f"{name}_{c}.mat") for c in CRC_CLASSES if (folder / f"{name}_{c}.mat").exists()}
+    class_pts = {
+        c: _load_points(folder / f"{name}_{c}.mat") for c in CRC_CLASSES if (folder / f"{name}_{c}.mat").exists()
+    }
     if det_path.exists():
         det = _load_points(det_path)
     else:

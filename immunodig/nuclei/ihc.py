@@ -65,14 +65,31 @@ class PositiveCellDetector:
 
         labels = self.label(rgb, mpp)
         if labels.max() == 0:
-            return {k: np.zeros(0, dtype=bool if k == "touches_edge" else float) for k in ("x_px", "y_px", "area_um2", "dab_od_mean", "touches_edge")}
+            return {
+                k: np.zeros(0, dtype=bool if k == "touches_edge" else float)
+                for k in ("x_px", "y_px", "area_um2", "dab_od_mean", "touches_edge")
+            }
         p = regionprops_table(labels, intensity_image=dab_od(rgb), properties=("centroid", "area", "intensity_mean"))
         edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
         touches = np.isin(np.arange(1, labels.max() + 1), edge)
-        return {"x_px": p["centroid-1"], "y_px": p["centroid-0"], "area_um2": p["area"] * mpp**2, "dab_od_mean": p["intensity_mean"], "touches_edge": touches}
+        return {
+            "x_px": p["centroid-1"],
+            "y_px": p["centroid-0"],
+            "area_um2": p["area"] * mpp**2,
+            "dab_od_mean": p["intensity_mean"],
+            "touches_edge": touches,
+        }
 
 
-def detect_positive_slide(slide: Any, tiles: Any, tile_um: float, mpp: float = 0.5, detector: PositiveCellDetector | None = None, overlap_um: float = 16.0, block_tiles: int = 4):
+def detect_positive_slide(
+    slide: Any,
+    tiles: Any,
+    tile_um: float,
+    mpp: float = 0.5,
+    detector: PositiveCellDetector | None = None,
+    overlap_um: float = 16.0,
+    block_tiles: int = 4,
+):
     """Positive cells of a whole IHC slide (polars DataFrame ``x_um, y_um, area_um2, dab_od_mean``)."""
     import polars as pl
 
@@ -84,7 +101,17 @@ def detect_positive_slide(slide: Any, tiles: Any, tile_um: float, mpp: float = 0
         res = detector.detect(block.rgb, mpp)
         x_um, y_um = block.to_um(res["x_px"], res["y_px"])
         keep, _ = block.owned(x_um, y_um, res["touches_edge"])
-        parts.append(pl.DataFrame({"x_um": x_um[keep], "y_um": y_um[keep], "area_um2": res["area_um2"][keep], "dab_od_mean": res["dab_od_mean"][keep]}, schema={c: pl.Float64 for c in ("x_um", "y_um", "area_um2", "dab_od_mean")}))
+        parts.append(
+            pl.DataFrame(
+                {
+                    "x_um": x_um[keep],
+                    "y_um": y_um[keep],
+                    "area_um2": res["area_um2"][keep],
+                    "dab_od_mean": res["dab_od_mean"][keep],
+                },
+                schema={c: pl.Float64 for c in ("x_um", "y_um", "area_um2", "dab_od_mean")},
+            )
+        )
     if not parts:
         return pl.DataFrame(schema={c: pl.Float64 for c in ("x_um", "y_um", "area_um2", "dab_od_mean")})
     return pl.concat(parts)
@@ -108,7 +135,9 @@ class RigidTransform:
         return (np.asarray(xy_um, dtype=float) - c) @ rot.T + c + np.asarray(self.shift_um)
 
 
-def _rotate_points_mask(mask: np.ndarray, angle_deg: float, centre_px: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+def _rotate_points_mask(
+    mask: np.ndarray, angle_deg: float, centre_px: np.ndarray, shape: tuple[int, int]
+) -> np.ndarray:
     """Render ``mask`` rotated by ``angle_deg`` about ``centre_px`` (x, y) onto a canvas ``shape``."""
     from scipy import ndimage as ndi
 
@@ -122,7 +151,9 @@ def _rotate_points_mask(mask: np.ndarray, angle_deg: float, centre_px: np.ndarra
     return ndi.affine_transform(mask.astype(np.float32), m, offset=offset, output_shape=shape, order=1) > 0.5
 
 
-def rigid_register(fixed_mask: np.ndarray, moving_mask: np.ndarray, mpp: float, angle_step_deg: float = 4.0) -> RigidTransform:
+def rigid_register(
+    fixed_mask: np.ndarray, moving_mask: np.ndarray, mpp: float, angle_step_deg: float = 4.0
+) -> RigidTransform:
     """Align ``moving_mask`` (IHC tissue) onto ``fixed_mask`` (H&E tissue); both at ``mpp`` µm/px.
 
     Coarse search over all rotations in steps of ``angle_step_deg`` then a refinement at a quarter
@@ -154,7 +185,9 @@ def rigid_register(fixed_mask: np.ndarray, moving_mask: np.ndarray, mpp: float, 
     angle, (dx, dy) = float(fine[k]), fine_results[k][1]
     overlap = fine_results[k][0]
     dice = 2 * overlap / max(1.0, float(fixed_mask.sum() + moving_mask.sum()))
-    return RigidTransform(angle, (float(dx * mpp), float(dy * mpp)), (float(centre[0] * mpp), float(centre[1] * mpp)), dice)
+    return RigidTransform(
+        angle, (float(dx * mpp), float(dy * mpp)), (float(centre[0] * mpp), float(centre[1] * mpp)), dice
+    )
 
 
 #: Per patient, the mean over its slides of the two features (``$he``, ``$ihc``), read-only.
@@ -166,7 +199,11 @@ PATIENT_DENSITIES_SQL = (
 )
 
 
-def validate_ihc(patient_long: Any, he_feature: str = "til_density_tumour_region_per_mm2", ihc_feature: str = "cd3_density_tumour_region_per_mm2") -> dict[str, Any]:
+def validate_ihc(
+    patient_long: Any,
+    he_feature: str = "til_density_tumour_region_per_mm2",
+    ihc_feature: str = "cd3_density_tumour_region_per_mm2",
+) -> dict[str, Any]:
     """Spearman rho between H&E lymphocyte density and IHC CD3 density across patients.
 
     Parameters
@@ -182,14 +219,17 @@ def validate_ihc(patient_long: Any, he_feature: str = "til_density_tumour_region
     import polars as pl
     from scipy.stats import spearmanr
 
-    wide = (
-        patient_long.filter(pl.col("feature").is_in([he_feature, ihc_feature]))
-        .pivot(on="feature", index="patient_id", values="value", aggregate_function="mean")
+    wide = patient_long.filter(pl.col("feature").is_in([he_feature, ihc_feature])).pivot(
+        on="feature", index="patient_id", values="value", aggregate_function="mean"
     )
     for f in (he_feature, ihc_feature):
         if f not in wide.columns:
             wide = wide.with_columns(pl.lit(None, dtype=pl.Float64).alias(f))
-    both = wide.drop_nulls([he_feature, ihc_feature]).filter(pl.col(he_feature).is_not_nan() & pl.col(ihc_feature).is_not_nan()).sort("patient_id")
+    both = (
+        wide.drop_nulls([he_feature, ihc_feature])
+        .filter(pl.col(he_feature).is_not_nan() & pl.col(ihc_feature).is_not_nan())
+        .sort("patient_id")
+    )
     n = both.height
     rho, p = (float("nan"), float("nan"))
     if n >= 3:

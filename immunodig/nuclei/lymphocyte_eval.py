@@ -17,8 +17,9 @@ _OUR_NAMES = ("epithelial", "lymphocyte", "fibroblast", "other")
 TARGET = 1  # "inflammatory" == lymphocyte
 
 
-def predict_cells(image: PointImage, detector: Any = None, segmenter: Any = None,
-                  cfg: BuildConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
+def predict_cells(
+    image: PointImage, detector: Any = None, segmenter: Any = None, cfg: BuildConfig | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Predicted centres (x, y px) and class indices (``CRC_CLASSES`` order) for one image.
 
     With only ``detector``, nuclei are its own detections (``detect``: peaks of the FCN's map for a
@@ -42,9 +43,13 @@ def class_indices(cell_classes: Any) -> np.ndarray:
     return np.array([_OUR_NAMES.index(c) for c in cell_classes], dtype=int)
 
 
-def evaluate_lymphocytes(images: list[PointImage], detector: Any, segmenter: Any = None,
-                         radius_um: float = MATCH_RADIUS_UM,
-                         cfg: BuildConfig | None = None) -> dict[str, Any]:
+def evaluate_lymphocytes(
+    images: list[PointImage],
+    detector: Any,
+    segmenter: Any = None,
+    radius_um: float = MATCH_RADIUS_UM,
+    cfg: BuildConfig | None = None,
+) -> dict[str, Any]:
     """Inflammatory-cell precision / recall / F1 (pooled counts) and the class confusion.
 
     With a ``segmenter``, each image runs through the nuclei stage of ``build-features``
@@ -58,10 +63,18 @@ def evaluate_lymphocytes(images: list[PointImage], detector: Any, segmenter: Any
     per_image = []
     for im in images:
         xy, idx = predict_cells(im, detector, segmenter, cfg)
-        counts, c = score_class_detection(xy, idx, im.points_xy, im.labels, TARGET, radius_um / im.mpp, len(CRC_CLASSES))
+        counts, c = score_class_detection(
+            xy, idx, im.points_xy, im.labels, TARGET, radius_um / im.mpp, len(CRC_CLASSES)
+        )
         conf += c
         total += [counts["tp"], counts["fp"], counts["fn"]]
-        per_image.append({"image_id": im.image_id, **detection_scores(counts["tp"], counts["fp"], counts["fn"]), "n_pred_lymphocytes": int((idx == TARGET).sum())})
+        per_image.append(
+            {
+                "image_id": im.image_id,
+                **detection_scores(counts["tp"], counts["fp"], counts["fn"]),
+                "n_pred_lymphocytes": int((idx == TARGET).sum()),
+            }
+        )
     names = [*_OUR_NAMES]
     return {
         **detection_scores(*map(int, total)),

@@ -14,8 +14,17 @@ import numpy as np
 from immunodig.slides.stain import rgb_to_hed
 
 MORPHOLOGY_COLUMNS: tuple[str, ...] = (
-    "x_px", "y_px", "area_um2", "perimeter_um", "eccentricity", "solidity", "circularity",
-    "h_od_mean", "e_od_mean", "texture_contrast", "texture_homogeneity",
+    "x_px",
+    "y_px",
+    "area_um2",
+    "perimeter_um",
+    "eccentricity",
+    "solidity",
+    "circularity",
+    "h_od_mean",
+    "e_od_mean",
+    "texture_contrast",
+    "texture_homogeneity",
 )
 _LEVELS = 16
 
@@ -65,7 +74,9 @@ def instance_centroids(labels: np.ndarray) -> np.ndarray:
     from scipy import ndimage as ndi
 
     n = int(labels.max())
-    return np.asarray(ndi.center_of_mass(np.ones(labels.shape), labels, np.arange(1, n + 1)), dtype=float).reshape(-1, 2)[:, ::-1]
+    return np.asarray(ndi.center_of_mass(np.ones(labels.shape), labels, np.arange(1, n + 1)), dtype=float).reshape(
+        -1, 2
+    )[:, ::-1]
 
 
 def _glcm_texture(grey: np.ndarray, labels: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -78,12 +78,21 @@ def write_mosaic_slide(
         y0, y1, x0, x1 = int(max(0, cy - r)), int(cy + r) + 1, int(max(0, cx - r)), int(cx + r) + 1
         yy, xx = np.mgrid[y0:y1, x0:x1]
         canvas[y0:y1, x0:x1][(xx - cx) ** 2 + (yy - cy) ** 2 <= r * r] = int(rng.integers(5, 40))
-    write_pyramid_tiff(path, canvas.shape[0], canvas.shape[1], lambda y, n: canvas[y : y + n], mpp,
-                       "immunodig annotated mosaic", quality=quality)
+    write_pyramid_tiff(
+        path,
+        canvas.shape[0],
+        canvas.shape[1],
+        lambda y, n: canvas[y : y + n],
+        mpp,
+        "immunodig annotated mosaic",
+        quality=quality,
+    )
     return Mosaic(tuple(images), tuple(origins), mpp)
 
 
-def score_slide_nuclei(nuclei: Any, mosaic: Mosaic, tiles: Any = None, radius_um: float = MATCH_RADIUS_UM) -> dict[str, Any]:
+def score_slide_nuclei(
+    nuclei: Any, mosaic: Mosaic, tiles: Any = None, radius_um: float = MATCH_RADIUS_UM
+) -> dict[str, Any]:
     """Score a slide's ``nuclei.parquet`` rows (``x_um``, ``y_um``, ``cell_class``) against the mosaic.
 
     Parameters

@@ -50,7 +50,17 @@ _CONTEXT_UM = (10.0, 20.0)
 _RING_UM = (2.0, 4.0, 6.0)
 _RING_ANGLES = np.linspace(0, 2 * np.pi, 12, endpoint=False)
 #: Nucleus measures used as features.
-_MEASURES = ("area_um2", "perimeter_um", "eccentricity", "solidity", "circularity", "h_od_mean", "e_od_mean", "texture_contrast", "texture_homogeneity")
+_MEASURES = (
+    "area_um2",
+    "perimeter_um",
+    "eccentricity",
+    "solidity",
+    "circularity",
+    "h_od_mean",
+    "e_od_mean",
+    "texture_contrast",
+    "texture_homogeneity",
+)
 #: Neighbourhood radii (µm) and the area (µm²) below which a neighbour counts as small.
 _NEIGHBOUR_UM = (12.0, 25.0)
 _SMALL_UM2 = 35.0
@@ -103,7 +113,16 @@ def nucleus_features(rgb: np.ndarray, labels: np.ndarray, mpp: float) -> tuple[n
     cols.append(np.column_stack([m[k] for k in _MEASURES]))
     for d in _NEIGHBOUR_UM:
         nb = tree.query_ball_point(xy, d / mpp)
-        cols.append(np.stack([[np.median(area[n]) for n in nb], [hod[n].mean() for n in nb], [(area[n] < _SMALL_UM2).mean() for n in nb]], 1))
+        cols.append(
+            np.stack(
+                [
+                    [np.median(area[n]) for n in nb],
+                    [hod[n].mean() for n in nb],
+                    [(area[n] < _SMALL_UM2).mean() for n in nb],
+                ],
+                1,
+            )
+        )
     cols.append((hod - np.median(hod))[:, None])
     return xy, np.concatenate(cols, axis=1).astype(np.float32)
 
@@ -142,7 +161,14 @@ class PatchEnsembleClassifier:
         Nucleus-to-annotation matching radius during training.
     """
 
-    def __init__(self, max_iter: int = 300, cnn_epochs: float = 32.0, cnn_models: int = 2, gbm_weight: float = 0.0, match_um: float = 6.0) -> None:
+    def __init__(
+        self,
+        max_iter: int = 300,
+        cnn_epochs: float = 32.0,
+        cnn_models: int = 2,
+        gbm_weight: float = 0.0,
+        match_um: float = 6.0,
+    ) -> None:
         if cnn_epochs > 0 and cnn_models < 1:
             raise ConfigError(f"cnn_models must be >= 1 when cnn_epochs > 0, got {cnn_models}")
         if not 0.0 <= gbm_weight <= 1.0:
@@ -172,9 +198,13 @@ class PatchEnsembleClassifier:
         x = np.concatenate([p[0] for p in parts])
         patches = np.concatenate([p[1] for p in parts])
         y = np.concatenate([p[2] for p in parts])
-        return self.fit_arrays(x, patches, y, seed, {"n_images": len(images), "image_ids": [im.image_id for im in images]})
+        return self.fit_arrays(
+            x, patches, y, seed, {"n_images": len(images), "image_ids": [im.image_id for im in images]}
+        )
 
-    def fit_arrays(self, x: np.ndarray, patches: np.ndarray, y: np.ndarray, seed: int = 0, info: dict | None = None) -> "PatchEnsembleClassifier":
+    def fit_arrays(
+        self, x: np.ndarray, patches: np.ndarray, y: np.ndarray, seed: int = 0, info: dict | None = None
+    ) -> "PatchEnsembleClassifier":
         """Train on precomputed features, patches and labels (-1 = not used)."""
         keep = y >= 0
         x, patches, y = x[keep], patches[keep], y[keep]
@@ -182,21 +212,44 @@ class PatchEnsembleClassifier:
         if self._weight > 0:
             from sklearn.ensemble import HistGradientBoostingClassifier
 
-            self.gbm_ = HistGradientBoostingClassifier(max_iter=self.max_iter, learning_rate=0.08, max_leaf_nodes=31, l2_regularization=1.0, class_weight="balanced", random_state=seed).fit(x, y)
+            self.gbm_ = HistGradientBoostingClassifier(
+                max_iter=self.max_iter,
+                learning_rate=0.08,
+                max_leaf_nodes=31,
+                l2_regularization=1.0,
+                class_weight="balanced",
+                random_state=seed,
+            ).fit(x, y)
         self.cnn_states_ = []
         if self.cnn_epochs > 0:
             from immunodig.nuclei.patch_net import train_patch_net
 
             for j in range(self.cnn_models):
                 net = train_patch_net(patches, y, len(MODEL_CLASSES), epochs=self.cnn_epochs, seed=seed + 1000 * j)
-                self.cnn_states_.append({k: v.detach().numpy().astype(np.float16 if v.is_floating_point() else v.numpy().dtype) for k, v in net.state_dict().items()})
+                self.cnn_states_.append(
+                    {
+                        k: v.detach().numpy().astype(np.float16 if v.is_floating_point() else v.numpy().dtype)
+                        for k, v in net.state_dict().items()
+                    }
+                )
         self._nets = None
         self.metadata_ = {
             "format": MODEL_FORMAT,
             "classes": list(MODEL_CLASSES),
             "features": nucleus_feature_names() if self.gbm_ is not None else [],
-            "params": {"max_iter": self.max_iter, "cnn_epochs": self.cnn_epochs, "cnn_models": self.cnn_models, "gbm_weight": self.gbm_weight, "match_um": self.match_um},
-            "train": {**(info or {}), "n_nuclei": int(len(y)), "class_counts": np.bincount(y, minlength=len(MODEL_CLASSES)).tolist(), "seed": seed},
+            "params": {
+                "max_iter": self.max_iter,
+                "cnn_epochs": self.cnn_epochs,
+                "cnn_models": self.cnn_models,
+                "gbm_weight": self.gbm_weight,
+                "match_um": self.match_um,
+            },
+            "train": {
+                **(info or {}),
+                "n_nuclei": int(len(y)),
+                "class_counts": np.bincount(y, minlength=len(MODEL_CLASSES)).tolist(),
+                "seed": seed,
+            },
         }
         return self
 
@@ -214,7 +267,12 @@ class PatchEnsembleClassifier:
             self._nets = []
             for state in self.cnn_states_:
                 net = build_patch_net(len(MODEL_CLASSES))
-                net.load_state_dict({k: torch.from_numpy(np.asarray(v, dtype=np.float32) if v.dtype == np.float16 else v) for k, v in state.items()})
+                net.load_state_dict(
+                    {
+                        k: torch.from_numpy(np.asarray(v, dtype=np.float32) if v.dtype == np.float16 else v)
+                        for k, v in state.items()
+                    }
+                )
                 self._nets.append(net.eval())
         return self._nets
 
@@ -229,7 +287,11 @@ class PatchEnsembleClassifier:
         if nets:
             from immunodig.nuclei.patch_net import predict_patch_net
 
-            p += (1 - self._weight) * sum(predict_patch_net(net, patches, mirror=j % 2 == 1) for j, net in enumerate(nets)) / len(nets)
+            p += (
+                (1 - self._weight)
+                * sum(predict_patch_net(net, patches, mirror=j % 2 == 1) for j, net in enumerate(nets))
+                / len(nets)
+            )
         if self.gbm_ is not None:
             q = np.zeros_like(p)
             q[:, self.gbm_.classes_] = self.gbm_.predict_proba(x)
@@ -245,7 +307,9 @@ class PatchEnsembleClassifier:
             xy, x = nucleus_features(rgb, labels, mpp)
         else:
             xy, x = instance_centroids(labels), None
-        return self.predict_proba_arrays(x, nucleus_patches(rgb, mpp, xy) if self.cnn_states_ else np.zeros((len(xy), 0)))
+        return self.predict_proba_arrays(
+            x, nucleus_patches(rgb, mpp, xy) if self.cnn_states_ else np.zeros((len(xy), 0))
+        )
 
     def classify_nuclei(self, rgb: np.ndarray, labels: np.ndarray, mpp: float) -> tuple[np.ndarray, np.ndarray]:
         """Class of each instance 1..N of ``labels``: (cell_class str (N,), cell_prob float (N,)).
@@ -285,8 +349,10 @@ class PatchEnsembleClassifier:
         self.metadata_ = {**self.metadata_, **metadata}
         path = Path(path)
         if (self.gbm_ is None) != (path.suffix == ".pt"):
-            raise ConfigError(f"{path.name}: save a patch ensemble {'with' if self.gbm_ is not None else 'without'} boosting to a "
-                              f"{'.pkl' if self.gbm_ is not None else '.pt'} file")
+            raise ConfigError(
+                f"{path.name}: save a patch ensemble {'with' if self.gbm_ is not None else 'without'} boosting to a "
+                f"{'.pkl' if self.gbm_ is not None else '.pt'} file"
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")
         if self.gbm_ is None:
@@ -296,7 +362,11 @@ class PatchEnsembleClassifier:
             torch.save({"metadata": json.dumps(self.metadata_), "cnn_states": states}, tmp)
         else:
             with gzip.open(tmp, "wb", compresslevel=9) as fh:
-                pickle.dump({"metadata": json.dumps(self.metadata_), "gbm": self.gbm_, "cnn_states": self.cnn_states_}, fh, protocol=5)
+                pickle.dump(
+                    {"metadata": json.dumps(self.metadata_), "gbm": self.gbm_, "cnn_states": self.cnn_states_},
+                    fh,
+                    protocol=5,
+                )
         tmp.replace(path)
         return path
 
@@ -325,11 +395,16 @@ class PatchEnsembleClassifier:
                 meta, states = _read_pt(path)
                 gbm = None
         except FileNotFoundError as exc:
-            raise ModelFileError(f"{path}: cell classifier file not found; train one with `train-cell-classifier`") from exc
+            raise ModelFileError(
+                f"{path}: cell classifier file not found; train one with `train-cell-classifier`"
+            ) from exc
         except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
             raise ModelFileError(f"{path}: not a readable immunodig cell classifier ({exc})") from exc
         if meta.get("format") != MODEL_FORMAT:
-            raise ModelFileError(f"{path}: format {meta.get('format')!r}, expected {MODEL_FORMAT!r}; retrain with scripts/train_default_cell_classifier.py")
+            raise ModelFileError(
+                f"{path}: format {meta.get('format')!r}, expected {MODEL_FORMAT!r}; retrain with "
+                "scripts/train_default_cell_classifier.py"
+            )
         model = cls(**meta["params"])
         model.gbm_, model.cnn_states_, model.metadata_, model._nets = gbm, states, meta, None
         model.file_sha256 = file_sha256(path)

@@ -40,7 +40,9 @@ def nucleus_patches(rgb: np.ndarray, mpp: float, xy_px: np.ndarray, size: int = 
     if abs(scale - 1) > 0.02:
         from skimage.transform import rescale
 
-        img = np.clip(rescale(rgb, scale, order=1, channel_axis=2, preserve_range=True, anti_aliasing=scale < 1), 0, 255).astype(np.uint8)
+        img = np.clip(
+            rescale(rgb, scale, order=1, channel_axis=2, preserve_range=True, anti_aliasing=scale < 1), 0, 255
+        ).astype(np.uint8)
     if not len(xy_px):
         return np.zeros((0, size, size, 3), dtype=np.uint8)
     half = size // 2
@@ -61,9 +63,18 @@ def build_patch_net(n_classes: int) -> Any:
         return nn.Sequential(nn.Conv2d(i, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU(inplace=True))
 
     return nn.Sequential(
-        block(3, 24), block(24, 24), nn.MaxPool2d(2),
-        block(24, 48), block(48, 48), nn.MaxPool2d(2),
-        block(48, 64), block(64, 64), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2), nn.Linear(64, n_classes),
+        block(3, 24),
+        block(24, 24),
+        nn.MaxPool2d(2),
+        block(24, 48),
+        block(48, 48),
+        nn.MaxPool2d(2),
+        block(48, 64),
+        block(64, 64),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Dropout(0.2),
+        nn.Linear(64, n_classes),
     )
 
 
@@ -82,7 +93,15 @@ def _centre_crop(patches: np.ndarray, offset: tuple[int, int] | None = None) -> 
     return patches[:, r : r + PATCH_PX, c : c + PATCH_PX]
 
 
-def train_patch_net(patches: np.ndarray, labels: np.ndarray, n_classes: int, epochs: float = 32.0, batch_size: int = 128, lr: float = 4e-3, seed: int = 0) -> Any:
+def train_patch_net(
+    patches: np.ndarray,
+    labels: np.ndarray,
+    n_classes: int,
+    epochs: float = 32.0,
+    batch_size: int = 128,
+    lr: float = 4e-3,
+    seed: int = 0,
+) -> Any:
     """Train :func:`build_patch_net` on uint8 patches with integer labels 0..n_classes-1.
 
     Patches larger than :data:`PATCH_PX` (e.g. ``PATCH_PX + 2 * TRAIN_SHIFT_PX``) are cropped

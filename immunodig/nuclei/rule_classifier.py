@@ -17,7 +17,8 @@ class RuleCellClassifier:
     ~4-8 µm across — Ross & Pawlina, *Histology*, 8th ed., ch. 10; ~7 µm mean in H&E, Cui et al.,
     Med Image Anal 2019), round (``circularity`` >= 0.80, ``eccentricity`` <= 0.75) and densely
     stained (``h_od_mean`` >= the ``dark_quantile`` quantile of the nuclei classified together —
-    one image, or one ~0.2 mm² block of a slide — condensed chromatin). ``fibroblast``: elongated (``eccentricity`` >= 0.90; spindle nuclei, aspect > 2.3).
+    one image, or one ~0.2 mm² block of a slide — condensed chromatin). ``fibroblast``: elongated
+    (``eccentricity`` >= 0.90; spindle nuclei, aspect > 2.3).
     ``epithelial``: large (``area_um2`` > 40; tumour nuclei are enlarged and vesicular). Otherwise
     ``other``. Probability reported is 1.0 (a rule has no calibrated probability; use the trained
     classifier for that).
@@ -32,14 +33,22 @@ class RuleCellClassifier:
 
     def classify(self, morph: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Return (cell_class str array, cell_prob float array) for a table of nucleus measures."""
-        area, circ, ecc, hod = (np.asarray(morph[k], dtype=float) for k in ("area_um2", "circularity", "eccentricity", "h_od_mean"))
+        area, circ, ecc, hod = (
+            np.asarray(morph[k], dtype=float) for k in ("area_um2", "circularity", "eccentricity", "h_od_mean")
+        )
         out = np.full(len(area), "other", dtype=object)
         if not len(area):
             return out.astype(str), np.zeros(0)
         dark = hod >= np.quantile(hod, self.dark_quantile)
         out[area > self.epi_min_area_um2] = "epithelial"
         out[ecc >= self.fib_min_eccentricity] = "fibroblast"
-        lym = (area >= self.lym_area_um2[0]) & (area <= self.lym_area_um2[1]) & (circ >= self.lym_min_circularity) & (ecc <= self.lym_max_eccentricity) & dark
+        lym = (
+            (area >= self.lym_area_um2[0])
+            & (area <= self.lym_area_um2[1])
+            & (circ >= self.lym_min_circularity)
+            & (ecc <= self.lym_max_eccentricity)
+            & dark
+        )
         out[lym] = "lymphocyte"
         return out.astype(str), np.ones(len(area))
 

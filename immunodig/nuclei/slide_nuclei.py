@@ -31,9 +31,22 @@ from immunodig.nuclei.morphology import MORPHOLOGY_COLUMNS, measure_nuclei
 
 #: Columns of ``nuclei.parquet`` in order (docs/architecture.md).
 NUCLEI_SCHEMA_COLUMNS: tuple[str, ...] = (
-    "x_um", "y_um", "x_px", "y_px", "area_um2", "perimeter_um", "eccentricity", "solidity",
-    "circularity", "h_od_mean", "e_od_mean", "texture_contrast", "texture_homogeneity",
-    "tissue_class", "cell_class", "cell_prob",
+    "x_um",
+    "y_um",
+    "x_px",
+    "y_px",
+    "area_um2",
+    "perimeter_um",
+    "eccentricity",
+    "solidity",
+    "circularity",
+    "h_od_mean",
+    "e_od_mean",
+    "texture_contrast",
+    "texture_homogeneity",
+    "tissue_class",
+    "cell_class",
+    "cell_prob",
 )
 
 
@@ -43,7 +56,11 @@ def nuclei_schema():
 
     fields = [pa.field(c, pa.float64()) for c in ("x_um", "y_um", "x_px", "y_px")]
     fields += [pa.field(c, pa.float32()) for c in MORPHOLOGY_COLUMNS[2:]]
-    fields += [pa.field("tissue_class", pa.string()), pa.field("cell_class", pa.string()), pa.field("cell_prob", pa.float32())]
+    fields += [
+        pa.field("tissue_class", pa.string()),
+        pa.field("cell_class", pa.string()),
+        pa.field("cell_prob", pa.float32()),
+    ]
     return pa.schema(fields)
 
 
@@ -92,8 +109,13 @@ def segment_region(rgb: np.ndarray, mpp: float, segmenter: Any, classifier: Any)
     edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     touches = np.zeros(n + 1, dtype=bool)
     touches[edge] = True
-    return {**morph, "cell_class": np.asarray(cls, dtype=str), "cell_prob": np.asarray(prob, dtype=float),
-            "touches_edge": touches[1:], "labels": labels}
+    return {
+        **morph,
+        "cell_class": np.asarray(cls, dtype=str),
+        "cell_prob": np.asarray(prob, dtype=float),
+        "touches_edge": touches[1:],
+        "labels": labels,
+    }
 
 
 @dataclass
@@ -131,8 +153,13 @@ def iter_slide_nuclei(
         keep, tclass = block.owned(x_um, y_um, res["touches_edge"])
         rows = {c: res[c][keep] for c in MORPHOLOGY_COLUMNS[2:]}
         rows.update(
-            x_um=x_um[keep], y_um=y_um[keep], x_px=x_um[keep] / mpp_x, y_px=y_um[keep] / mpp_y,
-            tissue_class=tclass[keep], cell_class=res["cell_class"][keep], cell_prob=res["cell_prob"][keep],
+            x_um=x_um[keep],
+            y_um=y_um[keep],
+            x_px=x_um[keep] / mpp_x,
+            y_px=y_um[keep] / mpp_y,
+            tissue_class=tclass[keep],
+            cell_class=res["cell_class"][keep],
+            cell_prob=res["cell_prob"][keep],
         )
         yield BlockNuclei(block, rows, res["labels"], np.flatnonzero(keep) + 1)
 
@@ -233,8 +260,11 @@ class Block:
         """Which objects this block keeps (centroid in its core, in a QC-passed tile, not cut by
         the read edge), and the ``pred_class`` of their tile."""
         tc, tr = self.tile_of(x_um, y_um)
-        own = ((tr // self.block_tiles == self.key[0]) & (tc // self.block_tiles == self.key[1])
-               & ~np.asarray(touches_edge))
+        own = (
+            (tr // self.block_tiles == self.key[0])
+            & (tc // self.block_tiles == self.key[1])
+            & ~np.asarray(touches_edge)
+        )
         missing = object()
         found = [self.tile_class.get((int(r), int(c)), missing) for r, c in zip(tr, tc)]
         in_tile = np.array([f is not missing for f in found], dtype=bool)
@@ -252,8 +282,9 @@ def slide_extent_um(slide: Any) -> tuple[float, float] | None:
     return None
 
 
-def iter_blocks(slide: Any, tiles: Any, tile_um: float, mpp: float, overlap_um: float,
-                block_tiles: int) -> Iterator[Block]:
+def iter_blocks(
+    slide: Any, tiles: Any, tile_um: float, mpp: float, overlap_um: float, block_tiles: int
+) -> Iterator[Block]:
     """Yield the read windows covering every QC-passed tile (see module docstring).
 
     A block holding the last whole column (row) of the grid reaches to the slide's right

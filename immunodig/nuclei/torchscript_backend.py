@@ -88,11 +88,15 @@ class TorchScriptSegmenter:
                 warnings.simplefilter("ignore", FutureWarning)  # jit.load deprecation notice
                 net = torch.jit.load(str(self.model), map_location="cpu", _extra_files=extra)
         except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
-            raise ModelFileError(f"{self.model}: not a TorchScript file ({exc}); export with torch.jit.script/trace + torch.jit.save") from exc
+            raise ModelFileError(
+                f"{self.model}: not a TorchScript file ({exc}); export with torch.jit.script/trace + torch.jit.save"
+            ) from exc
         embedded = json.loads(extra["immunodig.json"]) if extra["immunodig.json"] else {}
         self.settings = {**_DEFAULTS, **{k: v for k, v in embedded.items() if k in _DEFAULTS}, **self._overrides}
         if self.settings["normalisation"] not in ("unit", "imagenet", "symmetric"):
-            raise ConfigError(f"{self.model}: normalisation {self.settings['normalisation']!r} not one of unit, imagenet, symmetric")
+            raise ConfigError(
+                f"{self.model}: normalisation {self.settings['normalisation']!r} not one of unit, imagenet, symmetric"
+            )
         if self.settings["output"] not in ("semantic", "instance"):
             raise ConfigError(f"{self.model}: output {self.settings['output']!r} not one of semantic, instance")
         net.eval()
@@ -124,7 +128,9 @@ class TorchScriptSegmenter:
         work = rgb
         if abs(scale - 1) > 1e-3:
             shape = (max(1, round(h * scale)), max(1, round(w * scale)))
-            work = np.clip(resize(rgb, shape, order=1, preserve_range=True, anti_aliasing=scale < 1), 0, 255).astype(np.uint8)
+            work = np.clip(resize(rgb, shape, order=1, preserve_range=True, anti_aliasing=scale < 1), 0, 255).astype(
+                np.uint8
+            )
         wh, ww = work.shape[:2]
         m = int(s["pad_multiple"])
         x = np.pad(self._normalise(work), ((0, (-wh) % m), (0, (-ww) % m), (0, 0)), mode="reflect")

@@ -20,8 +20,9 @@ def tile_grid(
 
     Tile ``(col, row)`` covers ``[col*T, (col+1)*T) x [row*T, (row+1)*T)`` µm with
     ``T = target_mpp * tile_size_px``; tiles that would cross the slide's right/bottom edge are
-    dropped (the nuclei stage still covers that strip: :mod:`immunodig.nuclei.slide_nuclei`). The tissue fraction of a tile is the mean of the mask over the mask pixels the
-    tile touches (box sums on a summed-area table).
+    dropped (the nuclei stage still covers that strip: :mod:`immunodig.nuclei.slide_nuclei`). The
+    tissue fraction of a tile is the mean of the mask over the mask pixels the tile touches (box
+    sums on a summed-area table).
 
     Parameters
     ----------
@@ -83,8 +84,15 @@ def tile_grid(
 def _empty_grid() -> pl.DataFrame:
     return pl.DataFrame(
         schema={
-            "col": pl.Int32, "row": pl.Int32, "x_px": pl.Int64, "y_px": pl.Int64,
-            "w_px": pl.Int64, "h_px": pl.Int64, "x_um": pl.Float64, "y_um": pl.Float64,
-            "tissue_fraction": pl.Float32, "qc_background": pl.Boolean,
+            "col": pl.Int32,
+            "row": pl.Int32,
+            "x_px": pl.Int64,
+            "y_px": pl.Int64,
+            "w_px": pl.Int64,
+            "h_px": pl.Int64,
+            "x_um": pl.Float64,
+            "y_um": pl.Float64,
+            "tissue_fraction": pl.Float32,
+            "qc_background": pl.Boolean,
         }
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from immunodig.tissue.handcrafted import _hed_inverse
+from immunodig.slides import stain
 
 
 def dihedral(tile: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -21,18 +21,9 @@ def dihedral(tile: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def hed_jitter(tile: np.ndarray, rng: np.random.Generator, sigma: float = 0.08,
                bias: float = 0.02) -> np.ndarray:
-    """Perturb the haematoxylin, eosin and DAB concentrations (Tellez et al. 2018 style).
-
-    Each stain concentration ``c`` becomes ``c * U(1 - sigma, 1 + sigma) + U(-bias, bias)``.
-    """
-    od = -np.log((tile.astype(np.float32) + 1.0) / 256.0)
-    hed = od.reshape(-1, 3) @ _hed_inverse()
-    alpha = rng.uniform(1 - sigma, 1 + sigma, 3).astype(np.float32)
-    beta = rng.uniform(-bias, bias, 3).astype(np.float32)
-    hed = hed * alpha + beta
-    rgb_from_hed = np.linalg.inv(_hed_inverse())
-    od2 = np.maximum(hed @ rgb_from_hed, 0).reshape(od.shape)
-    return np.clip(np.exp(-od2) * 256.0 - 1.0, 0, 255).astype(np.uint8)
+    """Perturb the haematoxylin, eosin and DAB concentrations (Tellez et al. 2019): each becomes
+    ``c * U(1 - sigma, 1 + sigma) + U(-bias, bias)`` (:func:`immunodig.slides.stain.hed_jitter`)."""
+    return stain.hed_jitter(tile, rng, sigma, bias).astype(np.uint8)
 
 
 def colour_jitter(tile: np.ndarray, rng: np.random.Generator, brightness: float = 0.08,

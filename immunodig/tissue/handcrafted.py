@@ -20,6 +20,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from immunodig.slides.stain import HED_FROM_RGB, od_from_rgb
+
 #: Version of the feature definition; stored in model files so a changed definition is detected.
 FEATURE_VERSION: int = 3
 
@@ -35,16 +37,8 @@ _GABOR_FREQS = (1 / 4, 1 / 8, 1 / 16, 1 / 32)  # cycles per pixel (periods 2-16 
 _GABOR_ORIENTATIONS = 6
 _TISSUE_OD = 0.25  # summed optical density above which a pixel counts as tissue
 
-
-def _od(tile: np.ndarray) -> np.ndarray:
-    return -np.log((tile.astype(np.float32) + 1.0) / 256.0)
-
-
-@lru_cache(maxsize=1)
-def _hed_inverse() -> np.ndarray:
-    from skimage.color import hed_from_rgb
-
-    return np.asarray(hed_from_rgb, dtype=np.float32)
+#: Colour-deconvolution matrix in the float32 the features are computed in.
+_HED_FROM_RGB = HED_FROM_RGB.astype(np.float32)
 
 
 def _block_mean(img: np.ndarray, k: int) -> np.ndarray:
@@ -107,10 +101,10 @@ def tile_features(tile: np.ndarray) -> np.ndarray:
     from skimage.feature import graycomatrix, graycoprops, local_binary_pattern
 
     rgb = np.ascontiguousarray(tile[..., :3])
-    od = _od(rgb)
+    od = od_from_rgb(rgb)
     od_sum = od.sum(axis=2)
     tissue = od_sum > _TISSUE_OD
-    hed = np.maximum(od.reshape(-1, 3) @ _hed_inverse(), 0).reshape(od.shape)
+    hed = np.maximum(od.reshape(-1, 3) @ _HED_FROM_RGB, 0).reshape(od.shape)
     h, e, d = hed[..., 0], hed[..., 1], hed[..., 2]
 
     f: list[float] = [float(tissue.mean()), float(od_sum.mean()), float(od_sum.std())]

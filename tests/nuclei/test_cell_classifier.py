@@ -6,8 +6,8 @@ import pytest
 from immunodig.errors import ConfigError, ModelFileError, NotFittedError
 from immunodig.nuclei.cell_classifier import CRC_LICENCE, CellClassifier, default_model_path, load_cell_classifier
 from immunodig.nuclei.cellnet_classifier import CellNetClassifier
-from immunodig.nuclei.rule_classifier import RuleCellClassifier
 from immunodig.nuclei.datasets import PointImage
+from immunodig.nuclei.rule_classifier import RuleCellClassifier
 from immunodig.vocab import CELL_CLASSES
 from tests.nuclei.conftest import draw_nuclei
 
@@ -20,7 +20,8 @@ def test_rule_thresholds():
         "h_od_mean": np.array([0.3, 0.01, 0.2, 0.2, 0.3]),
     }
     cls, prob = RuleCellClassifier().classify(morph)
-    # small round dark -> lymphocyte; small round pale -> other; large -> epithelial; spindle -> fibroblast; tiny -> other
+    # small round dark -> lymphocyte; small round pale -> other; large -> epithelial;
+    # spindle -> fibroblast; tiny -> other
     assert cls.tolist() == ["lymphocyte", "other", "epithelial", "fibroblast", "other"]
     assert set(cls) <= set(CELL_CLASSES) and (prob == 1).all()
 
@@ -89,14 +90,22 @@ def test_gbm_learns_and_round_trips(tmp_path):
     from immunodig.nuclei.classical import ClassicalSegmenter
     from immunodig.nuclei.patch_ensemble import MODEL_CLASSES, PatchEnsembleClassifier
 
-    model = PatchEnsembleClassifier(max_iter=30, cnn_epochs=2, cnn_models=2, gbm_weight=0.5).fit([two_kind_image(s) for s in range(3)])
+    model = PatchEnsembleClassifier(max_iter=30, cnn_epochs=2, cnn_models=2, gbm_weight=0.5).fit(
+        [two_kind_image(s) for s in range(3)]
+    )
     path = model.save(tmp_path / "g.pkl", training_data_licence=CRC_LICENCE)
     loaded = load_cell_classifier(path)
-    assert type(loaded) is PatchEnsembleClassifier and "research purpose only" in loaded.metadata_["training_data_licence"]
-    assert loaded.metadata_["classes"] == list(MODEL_CLASSES) and len(loaded.cnn_states_) == 2 and loaded.gbm_ is not None
+    assert (
+        type(loaded) is PatchEnsembleClassifier and "research purpose only" in loaded.metadata_["training_data_licence"]
+    )
+    assert (
+        loaded.metadata_["classes"] == list(MODEL_CLASSES) and len(loaded.cnn_states_) == 2 and loaded.gbm_ is not None
+    )
     test = two_kind_image(10)
     labels = ClassicalSegmenter().segment(test.rgb, test.mpp)
-    np.testing.assert_allclose(loaded.predict_proba(test.rgb, labels, 0.5), model.predict_proba(test.rgb, labels, 0.5), atol=2e-2)  # CNN stored in float16
+    np.testing.assert_allclose(
+        loaded.predict_proba(test.rgb, labels, 0.5), model.predict_proba(test.rgb, labels, 0.5), atol=2e-2
+    )  # CNN stored in float16
     # held-out image: small dark nuclei are lymphocytes, large pale ones epithelial
     xy, cls, prob = loaded.detect(test.rgb, 0.5)
     from scipy.spatial import cKDTree
@@ -175,7 +184,9 @@ def test_shipped_default_is_weights_only_and_follows_the_contract():
     assert set(model.classes) == {"epithelial", "lymphocyte", "fibroblast", "other"}
     assert len(model.file_sha256) == 64 and RuleCellClassifier().file_sha256 is None
     # converted from the v3 pickle bit for bit (predictions checked identical on CRC images)
-    assert model.metadata_["converted_from_sha256"] == "7548576c34336460dd10dac34608654be4a608f57e5539aace51c14c24d98eec"
+    assert (
+        model.metadata_["converted_from_sha256"] == "7548576c34336460dd10dac34608654be4a608f57e5539aace51c14c24d98eec"
+    )
 
 
 def test_pt_round_trip_keeps_predictions_identical(tmp_path):

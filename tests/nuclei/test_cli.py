@@ -22,7 +22,8 @@ def disc_xml(centres, r):
         t = np.linspace(0, 2 * np.pi, 24, endpoint=False)
         verts = "".join(f'<Vertex X="{x + r * np.cos(a):.1f}" Y="{y + r * np.sin(a):.1f}"/>' for a in t)
         regions.append(f'<Region Id="{i}"><Vertices>{verts}</Vertices></Region>')
-    return f'<Annotations MicronsPerPixel="0.25"><Annotation><Regions>{"".join(regions)}</Regions></Annotation></Annotations>'
+    body = "".join(regions)
+    return f'<Annotations MicronsPerPixel="0.25"><Annotation><Regions>{body}</Regions></Annotation></Annotations>'
 
 
 def test_eval_nuclei_json(tmp_path):
@@ -53,10 +54,14 @@ def crc_folder(tmp_path):
 
 def test_eval_lymphocytes_json(tmp_path):
     crc_folder(tmp_path)
-    model = CellNetClassifier(width=4).fit(read_crchistophenotypes(tmp_path / "data"), steps=2, batch_size=2, crop_px=32)
+    model = CellNetClassifier(width=4).fit(
+        read_crchistophenotypes(tmp_path / "data"), steps=2, batch_size=2, crop_px=32
+    )
     model.save(tmp_path / "m.pt")
     out = tmp_path / "l.json"
-    res = runner.invoke(app, ["eval-lymphocytes", str(tmp_path / "data"), "--model", str(tmp_path / "m.pt"), "--json", str(out)])
+    res = runner.invoke(
+        app, ["eval-lymphocytes", str(tmp_path / "data"), "--model", str(tmp_path / "m.pt"), "--json", str(out)]
+    )
     assert res.exit_code == 0, res.output
     data = json.loads(out.read_text())
     assert {"precision", "recall", "f1", "confusion", "match_radius_um"} <= set(data)
@@ -70,7 +75,23 @@ def test_train_cell_classifier_patch_kind(tmp_path):
     data = crc_folder(tmp_path)
     bad = runner.invoke(app, ["train-cell-classifier", str(data), "--out", str(tmp_path / "m.pkl")])
     assert bad.exit_code != 0 and "write a .pt file" in f"{bad.output}{bad.exception}"
-    res = runner.invoke(app, ["train-cell-classifier", str(data), "--out", str(tmp_path / "m.pt"), "--cnn-models", "1", "--cnn-epochs", "2", "--licence", "test data"])
+    res = runner.invoke(
+        app,
+        [
+            "train-cell-classifier",
+            str(data),
+            "--out",
+            str(tmp_path / "m.pt"),
+            "--cnn-models",
+            "1",
+            "--cnn-epochs",
+            "2",
+            "--licence",
+            "test data",
+        ],
+    )
     assert res.exit_code == 0, res.output
     model = load_cell_classifier(tmp_path / "m.pt")
-    assert len(model.cnn_states_) == 1 and model.gbm_ is None and model.metadata_["training_data_licence"] == "test data"
+    assert (
+        len(model.cnn_states_) == 1 and model.gbm_ is None and model.metadata_["training_data_licence"] == "test data"
+    )

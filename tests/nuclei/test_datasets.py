@@ -9,8 +9,10 @@ from immunodig.nuclei.datasets import DatasetError, aperio_xml_to_instances, rea
 
 XML = """<Annotations MicronsPerPixel="0.2500">
  <Annotation><Regions>
-  <Region Id="1"><Vertices><Vertex X="0" Y="0"/><Vertex X="4" Y="0"/><Vertex X="4" Y="4"/><Vertex X="0" Y="4"/></Vertices></Region>
-  <Region Id="2"><Vertices><Vertex X="3" Y="3"/><Vertex X="11" Y="3"/><Vertex X="11" Y="11"/><Vertex X="3" Y="11"/></Vertices></Region>
+  <Region Id="1"><Vertices><Vertex X="0" Y="0"/><Vertex X="4" Y="0"/><Vertex X="4" Y="4"/>
+   <Vertex X="0" Y="4"/></Vertices></Region>
+  <Region Id="2"><Vertices><Vertex X="3" Y="3"/><Vertex X="11" Y="3"/><Vertex X="11" Y="11"/>
+   <Vertex X="3" Y="11"/></Vertices></Region>
  </Regions></Annotation>
 </Annotations>"""
 

@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from immunodig.nuclei.evaluation import aji, detection_scores, dice, match_points, panoptic_quality, score_class_detection
+from immunodig.nuclei.evaluation import (
+    aji,
+    detection_scores,
+    dice,
+    match_points,
+    panoptic_quality,
+    score_class_detection,
+)
 
 
 def test_identical_maps_score_one():

@@ -5,7 +5,13 @@ import polars as pl
 import pytest
 from skimage.color import hed2rgb
 
-from immunodig.nuclei.ihc import PositiveCellDetector, _rotate_points_mask, detect_positive_slide, rigid_register, validate_ihc
+from immunodig.nuclei.ihc import (
+    PositiveCellDetector,
+    _rotate_points_mask,
+    detect_positive_slide,
+    rigid_register,
+    validate_ihc,
+)
 from tests.nuclei.conftest import ArraySlide
 
 

@@ -30,7 +30,16 @@ def test_nucleus_on_tile_border_counted_once_and_whole(tmp_path, block_tiles):
     # 4 x 4 tiles of 64 px; nuclei of radius 8 px (4 µm) centred ON tile borders and corners
     centres = [(64, 30), (128, 128), (30, 192), (100, 100), (192, 64)]
     slide = ArraySlide(draw_nuclei((256, 256), centres, radius_px=8), MPP)
-    n = segment_slide(slide, tiles_table(4, 4), CFG, tmp_path / "nuclei.parquet", segmenter=ClassicalSegmenter(), classifier=RuleCellClassifier(), overlap_um=12, block_tiles=block_tiles)
+    n = segment_slide(
+        slide,
+        tiles_table(4, 4),
+        CFG,
+        tmp_path / "nuclei.parquet",
+        segmenter=ClassicalSegmenter(),
+        classifier=RuleCellClassifier(),
+        overlap_um=12,
+        block_tiles=block_tiles,
+    )
     table = pl.read_parquet(tmp_path / "nuclei.parquet")
     assert n == table.height == len(centres)
     got = np.sort(table["x_um"].to_numpy() + 1000 * table["y_um"].to_numpy())
@@ -49,7 +58,9 @@ def test_only_qc_passed_tiles_and_tissue_class(tmp_path):
     segment_slide(slide, tiles_table(1, 2, classes), CFG, tmp_path / "a.parquet", segmenter=ClassicalSegmenter())
     t = pl.read_parquet(tmp_path / "a.parquet").sort("x_um")
     assert t["tissue_class"].to_list() == ["STR", "TUM"]
-    segment_slide(slide, tiles_table(1, 2, classes, failed={(0, 0)}), CFG, tmp_path / "b.parquet", segmenter=ClassicalSegmenter())
+    segment_slide(
+        slide, tiles_table(1, 2, classes, failed={(0, 0)}), CFG, tmp_path / "b.parquet", segmenter=ClassicalSegmenter()
+    )
     assert pl.read_parquet(tmp_path / "b.parquet")["tissue_class"].to_list() == ["TUM"]
 
 
@@ -68,13 +79,27 @@ def test_edge_strip_nuclei_belong_to_the_edge_tile(tmp_path, block_tiles):
     centres = [(32, 32), (150, 40), (40, 150), (150, 150), (100, 30)]
     slide = ArraySlide(draw_nuclei((168, 168), centres, radius_px=8), MPP)
     classes = [["STR", "TUM"], ["NORM", "LYM"]]
-    segment_slide(slide, tiles_table(2, 2, classes), CFG, tmp_path / "e.parquet", segmenter=ClassicalSegmenter(),
-                  overlap_um=12, block_tiles=block_tiles)
+    segment_slide(
+        slide,
+        tiles_table(2, 2, classes),
+        CFG,
+        tmp_path / "e.parquet",
+        segmenter=ClassicalSegmenter(),
+        overlap_um=12,
+        block_tiles=block_tiles,
+    )
     t = pl.read_parquet(tmp_path / "e.parquet").sort("y_um", "x_um")
     want = np.array(sorted(centres, key=lambda c: (c[1], c[0]))) * MPP
     np.testing.assert_allclose(t.select("x_um", "y_um").to_numpy(), want, atol=0.6)
     assert t["tissue_class"].to_list() == ["TUM", "STR", "TUM", "NORM", "LYM"]
     # the strip follows its edge tile's QC
-    segment_slide(slide, tiles_table(2, 2, classes, failed={(0, 1)}), CFG, tmp_path / "f.parquet",
-                  segmenter=ClassicalSegmenter(), overlap_um=12, block_tiles=block_tiles)
+    segment_slide(
+        slide,
+        tiles_table(2, 2, classes, failed={(0, 1)}),
+        CFG,
+        tmp_path / "f.parquet",
+        segmenter=ClassicalSegmenter(),
+        overlap_um=12,
+        block_tiles=block_tiles,
+    )
     assert sorted(pl.read_parquet(tmp_path / "f.parquet")["tissue_class"].to_list()) == ["LYM", "NORM", "STR"]

@@ -30,9 +30,15 @@ def tiles_from(grid, tile_um=100.0):
 
 
 def nuclei_from(points):
-    return pl.DataFrame({"x_um": [p[0] for p in points], "y_um": [p[1] for p in points],
-                         "tissue_class": [None] * len(points), "cell_class": [p[2] for p in points]},
-                        schema={"x_um": pl.Float64, "y_um": pl.Float64, "tissue_class": pl.String, "cell_class": pl.String})
+    return pl.DataFrame(
+        {
+            "x_um": [p[0] for p in points],
+            "y_um": [p[1] for p in points],
+            "tissue_class": [None] * len(points),
+            "cell_class": [p[2] for p in points],
+        },
+        schema={"x_um": pl.Float64, "y_um": pl.Float64, "tissue_class": pl.String, "cell_class": pl.String},
+    )
 
 
 LYM = "lymphocyte"

@@ -38,7 +38,9 @@ def save(module, path, meta=None):
 
 
 def test_semantic_output_split_into_instances_and_rescaled(tmp_path):
-    path = save(DarkIsForeground(), tmp_path / "m.pt", {"input_mpp": 0.5, "normalisation": "unit", "output": "semantic"})
+    path = save(
+        DarkIsForeground(), tmp_path / "m.pt", {"input_mpp": 0.5, "normalisation": "unit", "output": "semantic"}
+    )
     rgb = draw_nuclei((100, 100), [(25, 25), (70, 60)], radius_px=12)  # at 0.25 µm/px: r = 3 µm
     seg = get_segmenter("torchscript", str(path))
     labels = seg.segment(rgb, mpp=0.25)
