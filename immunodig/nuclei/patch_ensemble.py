@@ -39,7 +39,7 @@ import numpy as np
 
 from immunodig.errors import ConfigError, ModelFileError, NotFittedError
 from immunodig.nuclei.cell_net import NET_CLASSES
-from immunodig.nuclei.morphology import instance_centroids
+from immunodig.nuclei.morphology import MORPHOLOGY_COLUMNS, instance_centroids
 from immunodig.nuclei.pixel_features import feature_names, pixel_features
 
 MODEL_FORMAT = "immunodig-nucleus-classifier-v3"
@@ -50,17 +50,7 @@ _CONTEXT_UM = (10.0, 20.0)
 _RING_UM = (2.0, 4.0, 6.0)
 _RING_ANGLES = np.linspace(0, 2 * np.pi, 12, endpoint=False)
 #: Nucleus measures used as features.
-_MEASURES = (
-    "area_um2",
-    "perimeter_um",
-    "eccentricity",
-    "solidity",
-    "circularity",
-    "h_od_mean",
-    "e_od_mean",
-    "texture_contrast",
-    "texture_homogeneity",
-)
+_MEASURES = MORPHOLOGY_COLUMNS[2:]  # every measure but the pixel centroid
 #: Neighbourhood radii (µm) and the area (µm²) below which a neighbour counts as small.
 _NEIGHBOUR_UM = (12.0, 25.0)
 _SMALL_UM2 = 35.0

@@ -30,24 +30,8 @@ from immunodig.config import BuildConfig
 from immunodig.nuclei.morphology import MORPHOLOGY_COLUMNS, measure_nuclei
 
 #: Columns of ``nuclei.parquet`` in order (docs/architecture.md).
-NUCLEI_SCHEMA_COLUMNS: tuple[str, ...] = (
-    "x_um",
-    "y_um",
-    "x_px",
-    "y_px",
-    "area_um2",
-    "perimeter_um",
-    "eccentricity",
-    "solidity",
-    "circularity",
-    "h_od_mean",
-    "e_od_mean",
-    "texture_contrast",
-    "texture_homogeneity",
-    "tissue_class",
-    "cell_class",
-    "cell_prob",
-)
+NUCLEI_SCHEMA_COLUMNS: tuple[str, ...] = ("x_um", "y_um", *MORPHOLOGY_COLUMNS, "tissue_class", "cell_class",
+                                          "cell_prob")
 
 
 def nuclei_schema():
