@@ -24,6 +24,7 @@ REGION_COLOURS: dict[str, str] = {
     "margin inner": "#d62728",
     "margin outer": "#ff7f0e",
     "core": "#8c564b",
+    "TLS": "#1f3fbf",  # the LYM colour of the tile map
 }
 
 

@@ -98,7 +98,7 @@ def test_correcting_mpp_recomputes_the_slide(tmp_path, slide_without_mpp):
 def test_a_grid_that_does_not_fit_the_tissue_model_is_refused_before_any_slide(tmp_path):
     store = tmp_path / "s.duckdb"
     with pytest.raises(ConfigError, match="does not fit the tissue model"):
-        build_features([tmp_path / "nothing.tiff"], store, TILES_ONLY.with_(tile_size_px=256),
+        build_features([tmp_path], store, TILES_ONLY.with_(tile_size_px=256),
                        show_progress=False)
     assert not store.exists()
 
