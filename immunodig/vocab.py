@@ -78,3 +78,7 @@ PLAUSIBLE_MPP: Final[tuple[float, float]] = (0.1, 2.0)
 def mpp_is_plausible(mpp: float | None) -> bool:
     """True when ``mpp`` lies in :data:`PLAUSIBLE_MPP`."""
     return mpp is not None and PLAUSIBLE_MPP[0] <= mpp <= PLAUSIBLE_MPP[1]
+
+#: Multiple-instance models over tile embeddings (:mod:`immunodig.mil`); ``evaluate --model``
+#: accepts them beside the tabular models.
+MIL_MODELS: Final[tuple[str, ...]] = ("abmil", "transmil", "meanpool", "maxpool")

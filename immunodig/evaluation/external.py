@@ -63,11 +63,11 @@ def external_validation(pipe, meta: dict, df: pd.DataFrame, id_col: str, outcome
     Returns a JSON-ready dict with ``auc`` / ``auc_ci`` or ``c_index`` / ``c_index_ci`` and
     ``calibration``; ``n`` patients, ``n_events`` patients with an event.
     """
-    from immunodig.evaluation.nested_cv import _check_one_outcome_per_patient
+    from immunodig.evaluation.nested_cv import check_one_outcome_per_patient
 
     X, y, ids, notes = prepare_table(df, id_col, outcome, list(meta["features"]), source,
                                      drop_uninformative=False)  # the model's own columns
-    _check_one_outcome_per_patient(y, ids)
+    check_one_outcome_per_patient(y, ids)
     boot = {"n_boot": n_boot, "seed": seed}
     out = {"validation": VALIDATION_EXTERNAL, "model": meta.get("model"),
            "task": meta.get("task"), "fitted_on": meta.get("source") or meta.get("outcome"),

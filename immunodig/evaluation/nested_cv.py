@@ -232,11 +232,13 @@ class CVResult:
                 f"{name}_ci_method": method}
 
 
-def _strata(y: np.ndarray, task: str) -> np.ndarray:
+def outcome_strata(y: np.ndarray, task: str) -> np.ndarray:
+    """Stratification label of each row: the label, or the event indicator (survival)."""
     return (y["event"] if task == "survival" else y).astype(int)
 
 
-def _score(task: str, y, pred) -> float:
+def score_predictions(task: str, y, pred) -> float:
+    """Inner-loop score: ROC AUC (classification) or Harrell's C (survival)."""
     return M.roc_auc(y, pred) if task == "classification" else M.harrell_c(y, pred)
 
 
@@ -246,7 +248,8 @@ def _predict(pipe, X, task: str) -> np.ndarray:
     return pipe.predict(X)
 
 
-def _seed(*parts: int) -> int:
+def fold_seed(*parts: int) -> int:
+    """Seed of one fit, derived from the run seed and the fold's (repeat, fold) position."""
     return int(np.random.SeedSequence(list(parts)).generate_state(1)[0] % (2**31 - 1))
 
 
@@ -264,7 +267,7 @@ def select_params(X, y, ids, model: str, task: str, grid: list[dict], inner_spli
     if len(grid) == 1:
         return grid[0], float("nan")
     try:
-        inner = grouped_splits(ids, _strata(y, task), n_splits=inner_splits, n_repeats=1,
+        inner = grouped_splits(ids, outcome_strata(y, task), n_splits=inner_splits, n_repeats=1,
                                seed=seed)
     except ValidationError as exc:
         raise ValidationError("inner cross-validation", [{
@@ -277,7 +280,8 @@ def select_params(X, y, ids, model: str, task: str, grid: list[dict], inner_spli
         fold_scores = []
         for s in inner:
             pipe = clone(base).set_params(**params).fit(X.iloc[s.train], y[s.train])
-            fold_scores.append(_score(task, y[s.test], _predict(pipe, X.iloc[s.test], task)))
+            fold_scores.append(score_predictions(task, y[s.test],
+                                                 _predict(pipe, X.iloc[s.test], task)))
         scores.append(np.nanmean(fold_scores))
     best = int(np.nanargmax(scores))
     return grid[best], float(scores[best])
@@ -339,11 +343,11 @@ def nested_cross_validate(X, y, ids, model: str = "logistic", *, n_splits: int =
                          "patients first (evaluate_table does and counts them)"}])
         y = y.astype(int)
     check_outcome_classes(y, "nested_cross_validate")
-    _check_one_outcome_per_patient(y, ids)
+    check_one_outcome_per_patient(y, ids)
     grid = list(ParameterGrid(spec.param_grid if param_grid is None else param_grid))
     if "model__random_state" in build_pipeline(model).get_params():
         grid = [{**g, "model__random_state": seed} for g in grid]
-    splits = grouped_splits(ids, _strata(y, spec.task), n_splits, n_repeats, seed)
+    splits = grouped_splits(ids, outcome_strata(y, spec.task), n_splits, n_repeats, seed)
     n = len(y)
     oof = np.full((n_repeats, n), np.nan)
     cut = np.full((n_repeats, n), np.nan)
@@ -357,7 +361,7 @@ def nested_cross_validate(X, y, ids, model: str = "logistic", *, n_splits: int =
     for s in splits:
         Xtr, ytr = X.iloc[s.train], y[s.train]
         params, inner_score = select_params(Xtr, ytr, ids[s.train], model, spec.task, grid,
-                                            inner_splits, _seed(seed, s.repeat, s.fold),
+                                            inner_splits, fold_seed(seed, s.repeat, s.fold),
                                             select_k)
         pipe = build_pipeline(model, select_k=select_k, **params).fit(Xtr, ytr)
         oof[s.repeat, s.test] = _predict(pipe, X.iloc[s.test], spec.task)
@@ -380,7 +384,7 @@ def nested_cross_validate(X, y, ids, model: str = "logistic", *, n_splits: int =
                     eval_times=eval_times, oof_surv=oof_surv)
 
 
-def _check_one_outcome_per_patient(y: np.ndarray, ids: np.ndarray) -> None:
+def check_one_outcome_per_patient(y: np.ndarray, ids: np.ndarray) -> None:
     """Rows of one patient (e.g. slides) must carry the same outcome."""
     cols = {"time": y["time"], "event": y["event"]} if y.dtype.names else {"label": y}
     frame = pd.DataFrame({**cols, "id": ids})

@@ -84,6 +84,30 @@ def breslow_cumulative_hazard(time: np.ndarray, event: np.ndarray, risk: np.ndar
     return uniq, np.cumsum(h) * np.exp(-risk.max())
 
 
+def breslow_survival(train_time: np.ndarray, train_event: np.ndarray, train_risk: np.ndarray,
+                     risk: np.ndarray, times) -> np.ndarray:
+    """Survival curves ``S(t | r) = exp(-H0(t) exp(r))`` with a Breslow baseline ``H0``.
+
+    Parameters
+    ----------
+    train_time, train_event, train_risk : arrays
+        Training follow-up and the model's log relative hazard on the training rows.
+    risk : array
+        Log relative hazard of the rows to predict.
+    times : array
+        Times at which to evaluate the curves.
+
+    Returns
+    -------
+    array (len(risk), len(times))
+    """
+    base_t, base_h = breslow_cumulative_hazard(np.asarray(train_time, dtype=float),
+                                               np.asarray(train_event, dtype=bool),
+                                               np.asarray(train_risk, dtype=float))
+    h0 = _step(np.asarray(times, dtype=float), base_t, base_h)[None, :]
+    return np.exp(-h0 * np.exp(np.asarray(risk, dtype=float))[:, None])
+
+
 def _step(x_at: np.ndarray, steps_x: np.ndarray, steps_y: np.ndarray) -> np.ndarray:
     idx = np.searchsorted(steps_x, x_at, side="right") - 1
     return np.where(idx >= 0, steps_y[np.clip(idx, 0, None)], 0.0)
