@@ -10,6 +10,7 @@ Example
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,8 @@ class Encoder:
     ----------
     metadata : EncoderMetadata
     name : str
-        Short name recorded with every embedding file.
+        Short name recorded with every embedding file (metadata ``name``, else ``extra.name`` of an
+        immunodig checkpoint, else architecture and file name).
     dim : int
         Length of one embedding.
     input_mpp : float
@@ -59,7 +61,7 @@ class Encoder:
         import torch
 
         self.network, self.metadata, self.path, self.layout = network, metadata, path, layout
-        self.name = metadata.name or f"{metadata.architecture}:{path.name}"
+        self.name = metadata.name or metadata.extra.get("name") or f"{metadata.architecture}:{path.name}"
         self.input_mpp = float(metadata.input_mpp)
         self.tile_size_px = int(metadata.tile_size_px)
         self.file_sha256 = encoder_content_sha256(path)
@@ -143,6 +145,12 @@ def _default_normalisation(meta: EncoderMetadata, network, layout: str, source: 
     else:
         raise ModelMetadataError(f"{source}: no mean/std for this encoder; give them in the side file "
                                  "(per-channel, for RGB scaled to [0, 1])")
+
+
+@functools.lru_cache(maxsize=1)
+def cached_encoder(path: str | None, architecture: str | None) -> Encoder:
+    """:func:`load_encoder` once per process (workers embed slide after slide with one encoder)."""
+    return load_encoder(path, architecture)
 
 
 def load_encoder(path: str | Path | None = None, architecture: str | None = None, *,
