@@ -115,6 +115,10 @@ class Encoder:
         x = (x - self._mean) / self._std
         with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
             out = self._forward(x)
+        if out.ndim != 2 and not (out.ndim == 4 and out.shape[2:] == (1, 1)):
+            raise ModelFileError(
+                f"{self.path}: the encoder returns shape {tuple(out.shape)}, not one vector per tile (tokens or a "
+                "feature map); set pooling: cls+mean, or model_kwargs global_pool: token / avg in the side file")
         return out.float().reshape(len(x), -1).cpu().numpy()
 
     def _forward(self, x):

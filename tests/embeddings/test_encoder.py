@@ -185,3 +185,10 @@ def test_shipped_default_separates_tumour_tiles(shared_data: Path):
     from sklearn.metrics import roc_auc_score
 
     assert roc_auc_score(y, score) >= 0.85
+
+
+def test_token_outputs_without_pooling_are_refused(tmp_path, vit):
+    path = tmp_path / "vit.pth"
+    torch.save(vit.state_dict(), path)
+    with pytest.raises(ModelFileError, match="not one vector per tile"):
+        load_encoder(path, "vit_tiny_patch16_224", device="cpu", model_kwargs={**TINY, "global_pool": ""})
