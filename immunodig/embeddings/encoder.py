@@ -152,9 +152,20 @@ def _default_normalisation(meta: EncoderMetadata, network, layout: str, source: 
 
 
 @functools.lru_cache(maxsize=1)
-def cached_encoder(path: str | None, architecture: str | None) -> Encoder:
-    """:func:`load_encoder` once per process (workers embed slide after slide with one encoder)."""
-    return load_encoder(path, architecture)
+def cached_encoder(path: str | None, architecture: str | None, file_sha256: str) -> Encoder:
+    """:func:`load_encoder` once per process and encoder content (workers embed slide after slide
+    with one encoder).
+
+    Raises
+    ------
+    ModelFileError
+        The file's content hash is no longer ``file_sha256`` (it changed since the run started).
+    """
+    encoder = load_encoder(path, architecture)
+    if encoder.file_sha256 != file_sha256:
+        raise ModelFileError(f"{encoder.path}: the encoder file changed since the run started (its hash "
+                             "differs from the run key's); rerun build-features")
+    return encoder
 
 
 def load_encoder(path: str | Path | None = None, architecture: str | None = None, *,

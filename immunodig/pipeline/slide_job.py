@@ -227,12 +227,8 @@ def _embeddings(slide, tiles: pl.DataFrame, ctx: RunContext, folder: Path) -> li
     """Tile embeddings (``--embeddings``) with the run's encoder; returns the files written."""
     from immunodig.embeddings import embed_slide
     from immunodig.embeddings.encoder import cached_encoder
-    from immunodig.errors import ModelFileError
 
-    encoder = cached_encoder(ctx.cfg.encoder, ctx.cfg.encoder_arch)
-    if encoder.file_sha256 != ctx.model_hashes.get("encoder"):
-        raise ModelFileError(f"{encoder.path}: the encoder file changed since the run started (its hash "
-                             "differs from the run key's); rerun build-features")
+    encoder = cached_encoder(ctx.cfg.encoder, ctx.cfg.encoder_arch, ctx.model_hashes["encoder"])
     embed_slide(slide.path, tiles, encoder, folder, mpp=ctx.cfg.mpp_override, num_workers=ctx.tile_loader_workers)
     return [sf.EMBEDDINGS_NPY, sf.EMBEDDING_TILES_PARQUET]
 

@@ -69,7 +69,21 @@ def test_store_table_names_the_file_and_its_hash(built):
     assert row["encoder"] == "immunodig-kather9-smallcnn"
 
 
-def test_rerun_skips_and_another_encoder_recomputes(built, slide, tmp_path):
+def _cli(monkeypatch, *args) -> int:
+    """Exit code of ``cli.py ARGS`` run in-process as a user runs it."""
+    import sys
+
+    from immunodig.cli.app import main
+
+    monkeypatch.setattr(sys, "argv", ["cli.py", *map(str, args)])
+    try:
+        main()
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    return 0
+
+
+def test_rerun_skips_and_another_encoder_recomputes(built, slide, tmp_path, monkeypatch):
     store, first = built
     again = build_features([slide], store, CFG, show_progress=False, executor="debug")
     assert [o.status for o in again.outcomes] == ["skipped"] and again.run_id == first.run_id
@@ -79,16 +93,29 @@ def test_rerun_skips_and_another_encoder_recomputes(built, slide, tmp_path):
 
     vit = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=0, depth=2)
     torch.save(vit.state_dict(), tmp_path / "vit.pth")
-    (tmp_path / "vit.pth.json").write_text('{"architecture": "vit_tiny_patch16_224", "name": "tiny-vit", '
-                                           '"model_kwargs": {"depth": 2}, "input_mpp": 1.0}')
-    other = build_features([slide], store, CFG.with_(encoder=str(tmp_path / "vit.pth")), show_progress=False,
-                           executor="debug")
-    assert [o.status for o in other.outcomes] == ["done"] and other.run_id != first.run_id
-    tiles, emb = read_slide_embeddings(Path(other.outcomes[0].folder))
-    assert emb.shape == (tiles.height, 192)
-    rows = query(store, "select encoder, dim, run_id from slide_embeddings order by dim")
+    (tmp_path / "vit.pth.json").write_text('{"name": "tiny-vit", "model_kwargs": {"depth": 2}, "input_mpp": 1.0}')
+    code = _cli(monkeypatch, "build-features", slide, "--store", store, "--nuclei-backend", "none", "--embeddings",
+                "--encoder", tmp_path / "vit.pth", "--encoder-arch", "vit_tiny_patch16_224", "--executor", "debug",
+                "--quiet")
+    assert code == 0
+    rows = query(store, "select encoder, dim, run_id, file from slide_embeddings order by dim")
     assert rows["encoder"].to_list() == ["immunodig-kather9-smallcnn", "tiny-vit"]
-    assert rows["run_id"].to_list() == [first.run_id, other.run_id]
+    other_run = rows["run_id"][1]
+    assert rows["run_id"][0] == first.run_id != other_run
+    manifest = sf.read_manifest(Path(rows["file"][1]).parent)
+    assert manifest["run_id"] == other_run and manifest["config"]["encoder_arch"] == "vit_tiny_patch16_224"
+    tiles, emb = read_slide_embeddings(Path(rows["file"][1]).parent)
+    assert emb.shape == (tiles.height, 192)  # 224 µm field of view centred on each 112 µm grid tile
+
+
+def test_an_encoder_that_does_not_fit_is_refused_before_anything(slide, tmp_path, monkeypatch):
+    import torch
+
+    torch.save({"fc.weight": torch.zeros(2, 8)}, tmp_path / "bad.pth")
+    store = tmp_path / "s.duckdb"
+    code = _cli(monkeypatch, "build-features", slide, "--store", store, "--nuclei-backend", "none", "--embeddings",
+                "--encoder", tmp_path / "bad.pth", "--encoder-arch", "resnet18", "--quiet")
+    assert code == 2 and not store.exists()
 
 
 def test_builds_without_embeddings_keep_their_run_key():
