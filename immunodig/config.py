@@ -47,6 +47,13 @@ class BuildConfig:
         Apply Macenko normalisation to the reference in ``stain_reference``.
     mpp_override : float or None
         Microns-per-pixel to use when a slide has none in its metadata.
+    embeddings : bool
+        Embed every H&E tissue tile that passed QC (``embeddings.npy``, :mod:`immunodig.embeddings`).
+    encoder : str or None
+        Encoder file for ``embeddings``; ``None`` uses the shipped default (its content hash
+        enters the run key).
+    encoder_arch : str or None
+        timm / torchvision architecture of ``encoder`` (else from its side file).
     qc_rules : dict
         Overrides of the plausibility-flag thresholds
         (:data:`immunodig.pipeline.slide_qc.QC_RULES`, by rule name).
@@ -66,6 +73,9 @@ class BuildConfig:
     margin_um: float = 500.0
     stain_normalise: bool = False
     mpp_override: float | None = None
+    embeddings: bool = False
+    encoder: str | None = None
+    encoder_arch: str | None = None
     qc_rules: dict[str, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -102,6 +112,10 @@ class BuildConfig:
         d.pop("tissue_model")
         d.pop("nuclei_model")
         d.pop("mpp_override")  # per-slide fact, recorded with the slide
+        d.pop("encoder")  # its content hash is in the run key
+        if not d["embeddings"]:  # builds without embeddings keep the run keys they always had
+            d.pop("embeddings")
+            d.pop("encoder_arch")
         if d["cell_classifier"] != "rule":  # a model file: its content hash is in the run key
             d.pop("cell_classifier")
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()

@@ -29,6 +29,8 @@ FEATURES_PARQUET = "features.parquet"
 IHC_CELLS_PARQUET = "ihc_cells.parquet"
 REGISTRATION_JSON = "registration.json"
 QC_JSON = "qc.json"
+EMBEDDINGS_NPY = "embeddings.npy"
+EMBEDDING_TILES_PARQUET = "embedding_tiles.parquet"
 MANIFEST_JSON = "manifest.json"
 FAILURE_JSON = "failure.json"
 
@@ -43,6 +45,8 @@ ARTEFACTS: dict[str, str] = {
     IHC_CELLS_PARQUET: "IHC slides: DAB-positive cells in the IHC frame",
     REGISTRATION_JSON: "IHC slides: rigid transform onto the patient's H&E slide",
     QC_JSON: "QC measures and plausibility flags (immunodig.pipeline.slide_qc)",
+    EMBEDDINGS_NPY: "H&E, --embeddings: float16 tile embeddings (n_tiles, dim), one row per embedding_tiles row",
+    EMBEDDING_TILES_PARQUET: "H&E, --embeddings: the embedded grid tiles and their class; encoder record in metadata",
     MANIFEST_JSON: "completion marker, written last: run, config, model hashes, file hashes",
     FAILURE_JSON: "instead of the manifest when the slide failed: reason and message",
 }

@@ -40,6 +40,12 @@ def register(app: typer.Typer) -> None:
         cell_classifier: Annotated[Optional[str], typer.Option(
             help="Cell classifier: default (the shipped model) | rule | PATH of a model file "
                  "(train-cell-classifier).")] = None,
+        embeddings: Annotated[bool, typer.Option(
+            help="Also embed every H&E tissue tile (embeddings.npy per slide; docs/embeddings.md).")] = False,
+        encoder: Annotated[Optional[Path], typer.Option(
+            help="Encoder file for --embeddings (default: the shipped encoder).")] = None,
+        encoder_arch: Annotated[Optional[str], typer.Option(
+            help="timm / torchvision architecture of --encoder (else from its side file).")] = None,
         target_mpp: Annotated[float, typer.Option(help="Tile resolution, µm/px.")] = 0.5,
         tile_size: Annotated[int, typer.Option(help="Tile edge, pixels.")] = 224,
         margin_um: Annotated[float, typer.Option(help="Invasive margin half-width, µm.")] = 500.0,
@@ -78,6 +84,7 @@ def register(app: typer.Typer) -> None:
                 nuclei_model=str(nuclei_model) if nuclei_model else None,
                 cell_classifier=None if cell_classifier in (None, "default") else cell_classifier,
                 mpp_override=mpp,
+                embeddings=embeddings, encoder=str(encoder) if encoder else None, encoder_arch=encoder_arch,
             )
         if mpp is not None:
             cfg = cfg.with_(mpp_override=mpp)

@@ -62,8 +62,25 @@ def model_hashes(cfg: BuildConfig) -> dict[str, str]:
         raise ModelFileError(f"model file(s) not found: {'; '.join(missing)}")
     from immunodig.tissue.checkpoint import model_content_sha256  # covers the model's side file
 
-    return {role: model_content_sha256(path) if role == "tissue" else file_sha256(path)
-            for role, path in files.items()}
+    hashes = {role: model_content_sha256(path) if role == "tissue" else file_sha256(path)
+              for role, path in files.items()}
+    if cfg.embeddings:
+        hashes["encoder"] = encoder_sha256(cfg)
+    return hashes
+
+
+def encoder_sha256(cfg: BuildConfig) -> str:
+    """Content hash of the encoder of ``--embeddings`` (and its side file), after checking that
+    it loads, so a bad encoder file stops the build before anything is recorded.
+
+    Raises
+    ------
+    ModelFileError
+        The file is missing, unreadable or does not fit its architecture.
+    """
+    from immunodig.embeddings import load_encoder
+
+    return load_encoder(cfg.encoder, cfg.encoder_arch, device="cpu").file_sha256
 
 
 def writable_folder(folder: Path) -> None:

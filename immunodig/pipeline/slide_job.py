@@ -184,6 +184,8 @@ def _process(slide, job: SlideJob, ctx: RunContext, folder: Path) -> tuple[str, 
             files.append(sf.NUCLEI_PARQUET)
             measures.update(slide_qc.nuclei_measures(nuclei, measures["classified_tissue_mm2"]))
         measures.update(slide_qc.stain_measures(thumb, mask.mask))
+        if cfg.embeddings:
+            files += _embeddings(slide, tiles, ctx, folder)
     else:
         from immunodig.pipeline.ihc_slide import ihc_slide_features
 
@@ -219,6 +221,16 @@ def _classify(slide, grid: pl.DataFrame, stain: str, ctx: RunContext) -> pl.Data
 
     return classify_tiles(str(slide.path), grid, ctx.cfg.tissue_model, mpp=ctx.cfg.mpp_override,
                           num_workers=ctx.tile_loader_workers)
+
+
+def _embeddings(slide, tiles: pl.DataFrame, ctx: RunContext, folder: Path) -> list[str]:
+    """Tile embeddings (``--embeddings``) with the run's encoder; returns the files written."""
+    from immunodig.embeddings import embed_slide
+    from immunodig.embeddings.encoder import cached_encoder
+
+    encoder = cached_encoder(ctx.cfg.encoder, ctx.cfg.encoder_arch, ctx.model_hashes["encoder"])
+    embed_slide(slide.path, tiles, encoder, folder, mpp=ctx.cfg.mpp_override, num_workers=ctx.tile_loader_workers)
+    return [sf.EMBEDDINGS_NPY, sf.EMBEDDING_TILES_PARQUET]
 
 
 def _nuclei(slide, tiles: pl.DataFrame, ctx: RunContext, folder: Path) -> pl.DataFrame | None:

@@ -132,6 +132,42 @@ def _write_qc(con, slide_id: str, run_id: str, qc: dict[str, Any] | None) -> Non
             [(slide_id, run_id, k, v) for k, v in qc["flags"].items()])
 
 
+def _read_embeddings(folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The ``slide_embeddings`` row of a folder whose manifest lists ``embeddings.npy``."""
+    import numpy as np
+
+    from immunodig.embeddings import read_embedding_record
+
+    if sf.EMBEDDING_TILES_PARQUET not in manifest["files"]:
+        raise SlideDirError(f"{folder / sf.MANIFEST_JSON}: lists {sf.EMBEDDINGS_NPY} without "
+                            f"{sf.EMBEDDING_TILES_PARQUET}; rerun this slide")
+    record = read_embedding_record(folder)
+    npy = folder / sf.EMBEDDINGS_NPY
+    try:
+        shape = np.load(npy, mmap_mode="r").shape
+    except ValueError as exc:
+        raise SlideDirError(f"{npy}: not a readable .npy file ({exc}); rerun this slide") from exc
+    if shape != (record["n_tiles"], record["dim"]):
+        raise SlideDirError(f"{npy}: shape {shape} differs from the recorded {record['n_tiles']} tiles x "
+                            f"{record['dim']}; rerun this slide")
+    if record["encoder_sha256"] != manifest["model_hashes"].get("encoder"):
+        raise SlideDirError(f"{folder}: the embeddings' encoder hash differs from the run's; rerun this slide")
+    return {"encoder": record["encoder"], "encoder_sha256": record["encoder_sha256"], "dim": record["dim"],
+            "n_tiles": record["n_tiles"], "file": str(npy.resolve()), "sha256": manifest["files"][sf.EMBEDDINGS_NPY]}
+
+
+def _write_embeddings(con, slide_id: str, run_id: str, row: dict[str, Any] | None) -> None:
+    """Replace the slide's embeddings row of this run (inside the ingest transaction)."""
+    con.execute("delete from slide_embeddings where slide_id = $s and run_id = $r", {"s": slide_id, "r": run_id})
+    if row is not None:
+        con.execute(
+            """
+            insert into slide_embeddings (slide_id, run_id, encoder, encoder_sha256, dim, n_tiles, file, sha256)
+            values ($s, $r, $encoder, $encoder_sha256, $dim, $n_tiles, $file, $sha256)
+            """,
+            {"s": slide_id, "r": run_id, **row})
+
+
 def _clean_properties(properties: Any, where: Path) -> str:
     if properties is None:
         properties = {}
@@ -277,6 +313,7 @@ def ingest_slide_dir(con, path: str | Path) -> IngestResult:
         raise SlideDirError(f"{folder}: slide.json and manifest.json name different slides")
     features = _read_features(folder / sf.FEATURES_PARQUET)
     qc = _read_qc(folder) if sf.QC_JSON in manifest["files"] else None
+    embeddings = _read_embeddings(folder, manifest) if sf.EMBEDDINGS_NPY in manifest["files"] else None
     slide_id, run_id = manifest["slide_id"], manifest["run_id"]
 
     known = con.execute(
@@ -329,6 +366,7 @@ def ingest_slide_dir(con, path: str | Path) -> IngestResult:
         finally:
             con.unregister("_incoming_features")
         _write_qc(con, slide_id, run_id, qc)
+        _write_embeddings(con, slide_id, run_id, embeddings)
         # a failure of this slide's file in the same run, recorded before it had an id, is superseded
         con.execute(
             "delete from slide_status where slide_id is null and path = $p and run_id = $r",

@@ -240,7 +240,8 @@ def save_torchscript(path: str | Path, module: Any, metadata: ModelMetadata) -> 
     return path
 
 
-def _is_torchscript(path: Path) -> bool:
+def is_torchscript(path: Path) -> bool:
+    """True when ``path`` is a TorchScript archive (``torch.jit.save``)."""
     if not zipfile.is_zipfile(path):
         return False
     with zipfile.ZipFile(path) as zf:
@@ -378,7 +379,7 @@ def load_model_file(path: str | Path, overrides: dict[str, Any] | None = None) -
     side = _sidecar_metadata(path) or {}
     if path.suffix.lower() == ".onnx" or {**side, **overrides}.get("layout") == "onnx":
         loaded = _load_onnx(path, overrides)
-    elif _is_torchscript(path):
+    elif is_torchscript(path):
         loaded = _load_torchscript(path, overrides)
     else:
         loaded = _load_state_dict_file(path, side, overrides)
