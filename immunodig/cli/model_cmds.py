@@ -13,6 +13,7 @@ import typer
 from immunodig.errors import ConfigError
 
 MODEL_HELP = "logistic | xgboost (resistance); cox | xgb-cox | xgb-aft (pfs)"
+EVALUATE_MODEL_HELP = MODEL_HELP + "; abmil | transmil | meanpool | maxpool (MIL on tile embeddings, --store)"
 
 
 #: Options shared by the modelling commands (one definition each).
@@ -44,18 +45,48 @@ def _with_input_warnings(command):
 
         from immunodig.errors import InputWarning
 
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", InputWarning)
-            try:
+        caught: list = []
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", InputWarning)
                 return command(*args, **kwargs)
-            finally:
-                for w in caught:
-                    if issubclass(w.category, InputWarning):
-                        typer.echo(f"warning ({w.category.__name__}): {w.message}", err=True)
-                    else:
-                        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+        finally:
+            # Replayed after the recording context: inside it, showwarning appends to `caught`.
+            for w in caught:
+                if issubclass(w.category, InputWarning):
+                    typer.echo(f"warning ({w.category.__name__}): {w.message}", err=True)
+                else:
+                    warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
     return run
+
+
+#: Options of the MIL models (``evaluate`` / ``compare`` with tile embeddings).
+EncoderShaOption = Annotated[
+    Optional[str],
+    typer.Option("--encoder-sha256", help="MIL: encoder (hash or unique prefix) when the store holds several"),
+]
+MilParamOption = Annotated[
+    Optional[list[str]],
+    typer.Option("--mil-param", help="MIL hyper-parameter KEY=VALUE (repeatable: epochs, lr, weight_decay, ...)"),
+]
+ClinicalFusionOption = Annotated[
+    bool, typer.Option("--clinical-fusion", help="MIL: fuse the clinical covariates late (before the output layer)")
+]
+
+
+def _mil_params(items: list[str] | None) -> dict:
+    """``["epochs=20", "lr=0.003"]`` -> ``{"epochs": 20, "lr": 0.003}`` (numbers parsed)."""
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--mil-param must be KEY=VALUE, got {item!r}")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"--mil-param {item!r}: value is not a number") from exc
+    return out
 
 
 def _features(value: str):
@@ -160,7 +191,7 @@ def register(app: typer.Typer) -> None:
     @app.command("evaluate")
     @_with_input_warnings
     def evaluate(
-        model: Annotated[Optional[str], typer.Option(help=MODEL_HELP)] = None,
+        model: Annotated[Optional[str], typer.Option(help=EVALUATE_MODEL_HELP)] = None,
         model_file: Annotated[
             Optional[Path],
             typer.Option(
@@ -194,11 +225,17 @@ def register(app: typer.Typer) -> None:
                 "calibration and RMST (default: event-time quartiles)"
             ),
         ] = None,
+        encoder_sha256: EncoderShaOption = None,
+        mil_param: MilParamOption = None,
+        clinical_fusion: ClinicalFusionOption = False,
     ) -> None:
         """Nested cross-validation (internal validation) of a model on a table or the store, or
-        with ``--model-file`` external validation of a fitted model on another cohort's table."""
+        with ``--model-file`` external validation of a fitted model on another cohort's table.
+        MIL models (``--model abmil`` ...) run on the store's tile embeddings; ``--features`` does
+        not apply to them (``--clinical-fusion`` adds the clinical covariates)."""
         from immunodig.evaluation.tabular import Outcome, evaluate_table, read_table
         from immunodig.evaluation.workflow import evaluate_store
+        from immunodig.vocab import MIL_MODELS
 
         if (model is None) == (model_file is None):
             raise ConfigError("give exactly one of --model (cross-validation) or --model-file (external validation)")
@@ -239,7 +276,27 @@ def register(app: typer.Typer) -> None:
         }
         if (table is None) == (store is None):
             raise ConfigError("give exactly one of --table or --store")
-        if table is not None:
+        if model in MIL_MODELS:
+            from immunodig.mil.store_evaluation import evaluate_store_mil
+
+            if store is None or outcome is None:
+                raise ConfigError(f"--model {model} runs on tile embeddings: give --store and --outcome resistance|pfs")
+            if permutations:
+                raise ConfigError("--permutations is not available for MIL models")
+            summary = evaluate_store_mil(
+                store,
+                outcome,
+                model,
+                clinical=clinical_fusion,
+                encoder_sha256=encoder_sha256,
+                n_splits=folds,
+                n_repeats=repeats,
+                seed=seed,
+                n_boot=n_boot,
+                inner_splits=inner_folds,
+                **_mil_params(mil_param),
+            )
+        elif table is not None:
             if id_col is None or (label is None) == (time is None or event is None):
                 raise ConfigError("--table needs --id and either --label or --time and --event")
             summary, _ = evaluate_table(
@@ -389,9 +446,17 @@ def register(app: typer.Typer) -> None:
         inner_folds: Annotated[int, typer.Option(help="inner CV folds")] = 3,
         seed: Annotated[int, typer.Option()] = 0,
         n_boot: Annotated[int, typer.Option(help="bootstrap replicates for CIs")] = 1000,
+        mil: Annotated[
+            Optional[str],
+            typer.Option(help="--store: add MIL models on the tile embeddings, e.g. abmil,meanpool"),
+        ] = None,
+        encoder_sha256: EncoderShaOption = None,
+        mil_param: MilParamOption = None,
+        clinical_fusion: ClinicalFusionOption = False,
     ) -> None:
         """Does a feature set add value? Nested CV of each set on identical splits, paired
-        per-fold differences from the reference with the corrected resampled t-test."""
+        per-fold differences from the reference with the corrected resampled t-test. With
+        ``--mil`` the MIL models on tile embeddings join the same table and splits."""
         from immunodig.evaluation.tabular import Outcome, read_table
         from immunodig.evaluation.workflow import compare_store, compare_table, parse_feature_sets
 
@@ -414,8 +479,16 @@ def register(app: typer.Typer) -> None:
         else:
             if outcome is None:
                 raise ConfigError("--store needs --outcome resistance|pfs")
+            mil_options = {"encoder_sha256": encoder_sha256, "clinical": clinical_fusion, **_mil_params(mil_param)}
             result = compare_store(
-                store, outcome, model, tuple(_split(store_sets)), reference or _split(store_sets)[0], **cv
+                store,
+                outcome,
+                model,
+                tuple(_split(store_sets)),
+                reference or _split(store_sets)[0],
+                mil=tuple(_split(mil)) if mil else (),
+                mil_options=mil_options,
+                **cv,
             )
         metric = result["metric"]
         for name, r in result["sets"].items():
