@@ -45,15 +45,27 @@ def register(app: typer.Typer) -> None:
                               "--all, one sub-folder per slide)")] = None,
         work_dir: WorkOpt = None,
         every: AllOpt = False,
+        attention: Annotated[Optional[str], typer.Option(
+            "--attention", help="also draw a MIL run's per-tile attention (attention.png): a "
+                                "model_run_id, or 'latest'")] = None,
     ) -> None:
         """Write a slide's overlay PNGs (H&E: tissue classes, TIL density, compartments, tissue
-        mask, QC exclusions; IHC: positive-cell density, registration, mask, QC)."""
-        from immunodig.report.overlays import write_slide_overlays
+        mask, QC exclusions; IHC: positive-cell density, registration, mask, QC; with
+        --attention, the MIL attention map)."""
+        from immunodig.report.overlays import write_attention_overlay, write_slide_overlays
         from immunodig.report.slide_artefacts import locate_slide_folder, resolve_slides
 
+        run_id = None
+        if attention is not None:
+            from immunodig.report.attention import latest_attention_run
+
+            run_id = latest_attention_run(store) if attention == "latest" else attention
         for slide_id in resolve_slides(store, slide, every):
             dest = out_dir / slide_id if (out_dir and every) else out_dir
-            written = write_slide_overlays(locate_slide_folder(store, slide_id, work_dir), dest)
+            folder = locate_slide_folder(store, slide_id, work_dir)
+            written = write_slide_overlays(folder, dest)
+            if run_id is not None:
+                written["attention"] = write_attention_overlay(store, folder, run_id, dest)
             for kind, result in written.items():
                 typer.echo(f"{slide_id} {kind}: {result}")
 

@@ -26,6 +26,7 @@ from immunodig.models.preprocessing import as_frame
 
 def compare_feature_sets(X, y, ids, feature_sets: dict[str, list[str]], model: str,
                          reference: str | None = None, *, n_boot: int = 1000, seed: int = 0,
+                         extra_results: dict[str, CVResult] | None = None,
                          **cv_kwargs) -> tuple[dict, dict[str, CVResult]]:
     """Evaluate each feature set with the same splits and compare it with ``reference``.
 
@@ -43,6 +44,10 @@ def compare_feature_sets(X, y, ids, feature_sets: dict[str, list[str]], model: s
         Set the others are compared with (default: the first).
     n_boot, seed, **cv_kwargs
         Bootstrap replicates, seed, and arguments of :func:`nested_cross_validate`.
+    extra_results : dict of CVResult, optional
+        Results of other models on the same rows and splits (e.g. MIL on tile embeddings:
+        :func:`immunodig.mil.cross_validate_bags_result`), compared in the same table; a
+        result on other splits is refused.
 
     Returns
     -------
@@ -57,9 +62,13 @@ def compare_feature_sets(X, y, ids, feature_sets: dict[str, list[str]], model: s
             "row": None, "column": None, "check": f"reference set {reference!r} not given"}])
     results = {name: nested_cross_validate(X[cols], y, ids, model, seed=seed, **cv_kwargs)
                for name, cols in feature_sets.items()}
+    results.update(extra_results or {})
     scored = {name: r.patient_level() for name, r in results.items()}  # one patient, one vote
     keys = {r.splits_key for r in results.values()}
-    assert len(keys) == 1, "feature sets were evaluated on different splits"
+    if len(keys) != 1:
+        raise ValidationError("compare_feature_sets", [{
+            "row": None, "column": None,
+            "check": "the results were computed on different splits (patients, outcome or seed differ)"}])
     ref = scored[reference]
     ids = ref.ids
     metric = M.roc_auc if ref.task == "classification" else M.harrell_c
@@ -75,7 +84,8 @@ def compare_feature_sets(X, y, ids, feature_sets: dict[str, list[str]], model: s
         out["sets"][set_name] = {name: b["estimate"], f"{name}_ci": c["ci"],
                                  f"{name}_fold_mean": c["fold_mean"],
                                  f"{name}_ci_oof_bootstrap": b["ci"],
-                                 "n_features": len(feature_sets[set_name])}
+                                 "n_features": len(results[set_name].feature_names),
+                                 "model": results[set_name].model}
         if set_name != reference:
             d = paired_difference(metric, y, res.oof, ref.oof, ids, n_boot=n_boot, seed=seed)
             dc = corrected_cv_interval(metric, y, res.oof, res.fold_of, res.ids,

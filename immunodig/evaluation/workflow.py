@@ -207,12 +207,16 @@ def predict(model_file, *, store_path=None, table=None, id_col: str = "patient_i
 def compare_store(store_path, outcome: str, model: str,
                   feature_sets=("clinical", "morphology", "combined"), reference: str = "clinical",
                   *, n_splits: int = 5, n_repeats: int = 5, seed: int = 0, n_boot: int = 1000,
-                  **cv_kwargs) -> dict:
+                  mil: tuple[str, ...] = (), mil_options: dict | None = None, **cv_kwargs) -> dict:
     """AUC (resistance) or C-index (PFS) with CIs for each feature set of the store, on identical
     splits, with the paired difference from ``reference`` (what ``cli.py demo`` prints).
 
     Feature sets without any column in the store (e.g. no genomic data imported) are skipped and
-    listed under ``skipped``.
+    listed under ``skipped``. ``mil`` adds MIL models on the tile embeddings (each named after
+    the model) to the same table; all sets are then scored on the patients with embeddings
+    (``n_without_embeddings`` counts the others). ``mil_options`` are passed to
+    :func:`immunodig.mil.store_evaluation.mil_data` (``encoder_sha256``, ``clinical``) and the
+    MIL fit (``epochs``, ...).
     """
     from immunodig.evaluation.compare import compare_feature_sets
 
@@ -230,9 +234,26 @@ def compare_store(store_path, outcome: str, model: str,
         reference = next(iter(sets))
     X, y, ids, notes = prepare_table(matrix.to_pandas(), "patient_id", target,
                                      feature_columns(matrix), "model matrix")
+    extra = {}
+    if mil:
+        from immunodig.mil.store_evaluation import mil_data, run_mil_cv
+
+        options = dict(mil_options or {})
+        data = mil_data(store_path, outcome, patients=ids, encoder_sha256=options.pop("encoder_sha256", None),
+                        clinical=options.pop("clinical", False))
+        keep = np.isin(ids, data.ids)
+        X, y, ids = X.loc[keep].reset_index(drop=True), y[keep], ids[keep]
+        if not np.array_equal(ids, data.ids):
+            data = data.reordered(ids)
+        notes["n_without_embeddings"] = int((~keep).sum())
+        for name in mil:
+            result = run_mil_cv(data, name, n_splits=n_splits, n_repeats=n_repeats, seed=seed, **options)
+            result.notes.pop("attention")
+            extra[name] = result
     sets = _usable_sets(sets, X, "model matrix")
     out, _ = compare_feature_sets(X, y, ids, sets, model, reference, n_boot=n_boot, seed=seed,
-                                  n_splits=n_splits, n_repeats=n_repeats, **cv_kwargs)
+                                  n_splits=n_splits, n_repeats=n_repeats, extra_results=extra,
+                                  **cv_kwargs)
     out.update(outcome=outcome, skipped=skipped, **notes)
     return out
 

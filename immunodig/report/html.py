@@ -57,6 +57,7 @@ def _guarded(section_id: str, title: str, build: Callable[[], Section]) -> Secti
 def report_sections(store: Path, work_dir: Path | None = None,
                     max_gallery: int | None = None) -> list[Section]:
     """Build every section of the report, in display order."""
+    from immunodig.report import attention as A
     from immunodig.report import cohort_sections as C
     from immunodig.report import model_sections as M
     from immunodig.report import slide_sections as S
@@ -75,6 +76,7 @@ def report_sections(store: Path, work_dir: Path | None = None,
         ("explanations", "What the fitted models use (SHAP, hazard ratios)",
          lambda: M.explanation_section(store)),
         ("comparison", "Feature-set comparison", lambda: M.comparison_section(store)),
+        ("attention", "What the MIL model looks at (attention)", lambda: A.attention_section(store)),
         ("provenance", "Run provenance", lambda: M.provenance_section(store)),
         ("gallery", "Slide gallery", lambda: S.gallery_section(store, work_dir, gallery_n)),
     ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 
 from immunodig.errors import SlideArtefactError
 from immunodig.report.figures import axes_or_new, new_figure, png_bytes
@@ -40,6 +41,8 @@ OVERLAY_FILES: dict[str, str] = {
 #: Overlays drawn for H&E slides and for IHC slides (tiles not classified, no nuclei).
 HE_OVERLAYS: tuple[str, ...] = ("classes", "til_density", "compartments", "mask", "qc")
 IHC_OVERLAYS: tuple[str, ...] = ("positive_density", "registration", "mask", "qc")
+#: File of the MIL attention overlay (``show --attention``).
+ATTENTION_PNG = "attention.png"
 #: Colour map of cell densities (TIL and IHC-positive), lighter = fewer.
 DENSITY_CMAP = "magma_r"
 
@@ -287,6 +290,37 @@ def plot_qc_excluded(art: SlideArtefacts, thumb: np.ndarray | None = None, ax=No
     return ax
 
 
+def attention_grid(art: SlideArtefacts, attention: pl.DataFrame):
+    """The tile grid and each tile's MIL attention relative to uniform (weight x tiles in the
+    patient's bag: 1 = an average tile; ``mil_attention`` rows of this slide, NaN elsewhere)."""
+    if art.tiles is None or art.tiles.height == 0:
+        raise SlideArtefactError(f"slide {art.slide_id}: attention needs tiles.parquet")
+    rows = attention.filter(pl.col("slide_id") == art.slide_id)
+    if rows.height == 0:
+        raise SlideArtefactError(f"slide {art.slide_id}: no attention of this MIL run")
+    grid = tile_grid_of(art.tiles)
+    rel = rows["attention"].to_numpy() * float(rows["bag_tiles"][0])
+    where = {(c, r): v for c, r, v in zip(rows["col"].to_list(), rows["row"].to_list(), rel)}
+    values = np.full(grid.shape, np.nan)
+    for i, (c, r) in enumerate(zip(art.tiles["col"].to_list(), art.tiles["row"].to_list())):
+        if (c, r) in where:
+            values[grid.row[i], grid.col[i]] = where[(c, r)]
+    return grid, values
+
+
+def plot_attention(art: SlideArtefacts, attention: pl.DataFrame, thumb: np.ndarray | None = None,
+                   ax=None, alpha: float = 0.75):
+    """Thumbnail with a MIL run's attention per tile (relative to uniform) and a colour bar.
+
+    ``attention``: ``mil_attention`` rows with ``bag_tiles`` (tiles in the patient's bag), as
+    :func:`immunodig.report.attention.slide_attention` returns them.
+    """
+    grid, values = attention_grid(art, attention)
+    run = attention["model_run_id"][0]
+    return _density(art, thumb, axes_or_new(ax, (6, 6)), values, grid, None, alpha,
+                    "attention relative to an average tile", f"MIL attention ({run})")
+
+
 #: Drawing function of each overlay.
 PLOTTERS = {"classes": plot_class_overlay, "til_density": plot_til_density,
             "compartments": plot_compartments, "positive_density": plot_positive_density,
@@ -299,6 +333,26 @@ def render_overlay(art: SlideArtefacts, kind: str, thumb: np.ndarray | None,
     fig = new_figure((7.5, 6.0))
     PLOTTERS[kind](art, thumb, ax=fig.add_subplot())
     return png_bytes(fig, dpi)
+
+
+def write_attention_overlay(store: str | Path, folder: str | Path, run_id: str,
+                            out_dir: str | Path | None = None, dpi: int = 100) -> Path | str:
+    """Write ``attention.png`` of one slide for MIL run ``run_id`` (default: into its folder);
+    returns the path, or ``"not available: <why>"``."""
+    from immunodig.io import atomic_path
+    from immunodig.report.attention import slide_attention
+
+    art = load_slide_artefacts(folder)
+    try:
+        rows = slide_attention(store, art.slide_id, run_id)
+    except SlideArtefactError as exc:
+        return f"not available: {exc}"
+    fig = new_figure((7.5, 6.0))
+    plot_attention(art, rows, read_thumbnail(art), ax=fig.add_subplot())
+    path = (Path(out_dir) if out_dir else art.folder) / ATTENTION_PNG
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(png_bytes(fig, dpi))
+    return path
 
 
 def write_slide_overlays(folder: str | Path, out_dir: str | Path | None = None,

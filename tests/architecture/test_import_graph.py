@@ -18,7 +18,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("store",),
     ("clinical",),
     ("models",),
-    ("evaluation",),
+    ("evaluation", "mil"),
     ("report",),
     ("pipeline",),
     ("demo",),
