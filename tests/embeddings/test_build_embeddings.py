@@ -122,3 +122,34 @@ def test_builds_without_embeddings_keep_their_run_key():
     off = BuildConfig(nuclei_backend=None)
     assert off.config_hash() == off.with_(encoder_arch="x", encoder="y").config_hash()
     assert CFG.config_hash() != off.config_hash()
+
+
+def test_reader_refuses_embeddings_that_disagree_with_their_tiles(built, tmp_path):
+    import shutil
+
+    from immunodig.errors import SlideArtefactError
+
+    folder = tmp_path / "copy"
+    shutil.copytree(built[1].outcomes[0].folder, folder)
+    tiles, emb = read_slide_embeddings(folder)
+    np.save(folder / sf.EMBEDDINGS_NPY, emb[:-1].astype(np.float16))
+    with pytest.raises(SlideArtefactError, match="rows"):
+        read_slide_embeddings(folder)
+    (folder / sf.EMBEDDING_TILES_PARQUET).unlink()
+    with pytest.raises(SlideArtefactError, match="--embeddings"):
+        read_slide_embeddings(folder)
+
+
+def test_tiles_are_read_centred_on_the_grid_tile(built, slide):
+    from immunodig.embeddings.slide_embeddings import _CentredTiles
+    from immunodig.slides import Slide
+
+    grid = sf.read_tiles(Path(built[1].outcomes[0].folder)).head(3)
+    cx = grid["x_px"].to_numpy() + 0.5 * grid["w_px"].to_numpy()
+    cy = grid["y_px"].to_numpy() + 0.5 * grid["h_px"].to_numpy()
+    same = _CentredTiles(str(slide), None, cx, cy, 224, 0.5)
+    wide = _CentredTiles(str(slide), None, cx, cy, 224, 1.0)
+    with Slide(slide) as s:
+        for i, (x, y, w) in enumerate(grid.select("x_px", "y_px", "w_px").iter_rows()):
+            np.testing.assert_array_equal(same[i].numpy(), s.read(x, y, (224, 224), 0.5))
+            np.testing.assert_array_equal(wide[i].numpy(), s.read(x - w / 2, y - w / 2, (224, 224), 1.0))
