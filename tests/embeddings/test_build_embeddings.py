@@ -16,6 +16,16 @@ from immunodig.pipeline.build import build_features
 from immunodig.store import query
 
 CFG = BuildConfig(nuclei_backend=None, embeddings=True)
+#: The bag query of docs/embeddings.md: one encoder, each slide's latest finished run.
+BAGS_SQL = """
+select s.patient_id, e.slide_id, e.file
+from slide_embeddings e
+join slides s using (slide_id)
+join slide_status st on st.slide_id = e.slide_id and st.run_id = e.run_id and st.status = 'done'
+where s.stain = 'HE' and e.encoder_sha256 = $encoder_sha256
+qualify row_number() over (partition by e.slide_id order by st.finished_at desc) = 1
+order by s.patient_id, e.slide_id
+"""
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +116,9 @@ def test_rerun_skips_and_another_encoder_recomputes(built, slide, tmp_path, monk
     assert manifest["run_id"] == other_run and manifest["config"]["encoder_arch"] == "vit_tiny_patch16_224"
     tiles, emb = read_slide_embeddings(Path(rows["file"][1]).parent)
     assert emb.shape == (tiles.height, 192)  # 224 µm field of view centred on each 112 µm grid tile
+    for encoder_sha256, file in query(store, "select encoder_sha256, file from slide_embeddings").iter_rows():
+        bags = query(store, BAGS_SQL, {"encoder_sha256": encoder_sha256})  # the query of docs/embeddings.md
+        assert bags["file"].to_list() == [file]
 
 
 def test_an_encoder_that_does_not_fit_is_refused_before_anything(slide, tmp_path, monkeypatch):
