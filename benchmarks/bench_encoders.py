@@ -81,7 +81,7 @@ def _encoder(arch: str | None, folder: Path, device: str, batch: int):
     torch.manual_seed(0)
     path = folder / f"{arch}.pth"
     torch.save(timm.create_model(arch, pretrained=False, num_classes=0).state_dict(), path)
-    return load_encoder(path, architecture=arch, device=device, batch_size=batch)
+    return load_encoder(path, architecture=arch, device=device, batch_size=batch, name=f"{arch} (random)")
 
 
 def _sync(device: str) -> None:

@@ -16,6 +16,16 @@ from immunodig.pipeline.build import build_features
 from immunodig.store import query
 
 CFG = BuildConfig(nuclei_backend=None, embeddings=True)
+#: The bag query of docs/embeddings.md: one encoder, each slide's latest finished run.
+BAGS_SQL = """
+select s.patient_id, e.slide_id, e.file
+from slide_embeddings e
+join slides s using (slide_id)
+join slide_status st on st.slide_id = e.slide_id and st.run_id = e.run_id and st.status = 'done'
+where s.stain = 'HE' and e.encoder_sha256 = $encoder_sha256
+qualify row_number() over (partition by e.slide_id order by st.finished_at desc) = 1
+order by s.patient_id, e.slide_id
+"""
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +116,9 @@ def test_rerun_skips_and_another_encoder_recomputes(built, slide, tmp_path, monk
     assert manifest["run_id"] == other_run and manifest["config"]["encoder_arch"] == "vit_tiny_patch16_224"
     tiles, emb = read_slide_embeddings(Path(rows["file"][1]).parent)
     assert emb.shape == (tiles.height, 192)  # 224 µm field of view centred on each 112 µm grid tile
+    for encoder_sha256, file in query(store, "select encoder_sha256, file from slide_embeddings").iter_rows():
+        bags = query(store, BAGS_SQL, {"encoder_sha256": encoder_sha256})  # the query of docs/embeddings.md
+        assert bags["file"].to_list() == [file]
 
 
 def test_an_encoder_that_does_not_fit_is_refused_before_anything(slide, tmp_path, monkeypatch):
@@ -122,3 +135,34 @@ def test_builds_without_embeddings_keep_their_run_key():
     off = BuildConfig(nuclei_backend=None)
     assert off.config_hash() == off.with_(encoder_arch="x", encoder="y").config_hash()
     assert CFG.config_hash() != off.config_hash()
+
+
+def test_reader_refuses_embeddings_that_disagree_with_their_tiles(built, tmp_path):
+    import shutil
+
+    from immunodig.errors import SlideArtefactError
+
+    folder = tmp_path / "copy"
+    shutil.copytree(built[1].outcomes[0].folder, folder)
+    tiles, emb = read_slide_embeddings(folder)
+    np.save(folder / sf.EMBEDDINGS_NPY, emb[:-1].astype(np.float16))
+    with pytest.raises(SlideArtefactError, match="rows"):
+        read_slide_embeddings(folder)
+    (folder / sf.EMBEDDING_TILES_PARQUET).unlink()
+    with pytest.raises(SlideArtefactError, match="--embeddings"):
+        read_slide_embeddings(folder)
+
+
+def test_tiles_are_read_centred_on_the_grid_tile(built, slide):
+    from immunodig.embeddings.slide_embeddings import _CentredTiles
+    from immunodig.slides import Slide
+
+    grid = sf.read_tiles(Path(built[1].outcomes[0].folder)).head(3)
+    cx = grid["x_px"].to_numpy() + 0.5 * grid["w_px"].to_numpy()
+    cy = grid["y_px"].to_numpy() + 0.5 * grid["h_px"].to_numpy()
+    same = _CentredTiles(str(slide), None, cx, cy, 224, 0.5)
+    wide = _CentredTiles(str(slide), None, cx, cy, 224, 1.0)
+    with Slide(slide) as s:
+        for i, (x, y, w) in enumerate(grid.select("x_px", "y_px", "w_px").iter_rows()):
+            np.testing.assert_array_equal(same[i].numpy(), s.read(x, y, (224, 224), 0.5))
+            np.testing.assert_array_equal(wide[i].numpy(), s.read(x - w / 2, y - w / 2, (224, 224), 1.0))
