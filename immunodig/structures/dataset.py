@@ -54,6 +54,8 @@ class AnnotatedRegion:
     mpp : float
     origin_px : (float, float)
         Level-0 top-left corner of the region.
+    source_mpp : float
+        Level-0 µm/px of the image or slide (``origin_px`` and annotations are in its pixels).
     """
 
     group: str
@@ -63,6 +65,7 @@ class AnnotatedRegion:
     instances: np.ndarray
     mpp: float
     origin_px: tuple[float, float] = (0.0, 0.0)
+    source_mpp: float | None = None
 
 
 def _is_slide(path: Path) -> bool:
@@ -107,7 +110,7 @@ def list_annotated_files(folder: str | Path) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def _resize_rgb(rgb: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+def resize_rgb(rgb: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     from PIL import Image
 
     if rgb.shape[:2] == shape:
@@ -126,7 +129,8 @@ def _image_region(image: Path, gj: Path, annotations: list[Annotation], classes:
     scale = image_mpp / mpp
     grid = Grid((0.0, 0.0), scale, (max(1, round(h * scale)), max(1, round(w * scale))))
     lab = rasterise(annotations, grid, classes)
-    return AnnotatedRegion(image.stem, image, _resize_rgb(rgb, grid.shape), lab.labels, lab.instances, mpp)
+    return AnnotatedRegion(image.stem, image, resize_rgb(rgb, grid.shape), lab.labels, lab.instances, mpp,
+                           source_mpp=image_mpp)
 
 
 def _slide_regions(path: Path, gj: Path, annotations: list[Annotation], classes: Sequence[str], mpp: float,
@@ -153,7 +157,8 @@ def _slide_regions(path: Path, gj: Path, annotations: list[Annotation], classes:
             shape = (max(1, math.ceil((y1 - y0) * scale)), max(1, math.ceil((x1 - x0) * scale)))
             rgb = slide.read(x0, y0, (shape[1], shape[0]), mpp)
             lab: LabelImages = rasterise(annotations, Grid((x0, y0), scale, shape), classes)
-            out.append(AnnotatedRegion(path.stem, path, rgb, lab.labels, lab.instances, mpp, (float(x0), float(y0))))
+            out.append(AnnotatedRegion(path.stem, path, rgb, lab.labels, lab.instances, mpp, (float(x0), float(y0)),
+                                       slide.mpp))
     return out
 
 
