@@ -52,6 +52,9 @@ class BuildConfig:
         (:data:`immunodig.pipeline.slide_qc.QC_RULES`, by rule name).
     extra : dict
         Free-form parameters of later stages (kept in the hash).
+    structure_model : str or None
+        Structure-segmenter model file (``--structure-model``; :mod:`immunodig.structures`);
+        ``None`` skips the structure stage.
     """
 
     target_mpp: float = 0.5
@@ -68,6 +71,7 @@ class BuildConfig:
     mpp_override: float | None = None
     qc_rules: dict[str, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    structure_model: str | None = None
 
     def __post_init__(self) -> None:
         if not 0.05 <= self.target_mpp <= 20:
@@ -101,6 +105,7 @@ class BuildConfig:
         d = self.to_dict()
         d.pop("tissue_model")
         d.pop("nuclei_model")
+        d.pop("structure_model")  # its content hash is in the run key
         d.pop("mpp_override")  # per-slide fact, recorded with the slide
         if d["cell_classifier"] != "rule":  # a model file: its content hash is in the run key
             d.pop("cell_classifier")

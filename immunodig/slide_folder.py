@@ -29,6 +29,7 @@ FEATURES_PARQUET = "features.parquet"
 IHC_CELLS_PARQUET = "ihc_cells.parquet"
 REGISTRATION_JSON = "registration.json"
 QC_JSON = "qc.json"
+STRUCTURES_PARQUET = "structures.parquet"
 MANIFEST_JSON = "manifest.json"
 FAILURE_JSON = "failure.json"
 
@@ -43,6 +44,7 @@ ARTEFACTS: dict[str, str] = {
     IHC_CELLS_PARQUET: "IHC slides: DAB-positive cells in the IHC frame",
     REGISTRATION_JSON: "IHC slides: rigid transform onto the patient's H&E slide",
     QC_JSON: "QC measures and plausibility flags (immunodig.pipeline.slide_qc)",
+    STRUCTURES_PARQUET: "one row per segmented structure: class, area, perimeter, centroid, probability, polygon",
     MANIFEST_JSON: "completion marker, written last: run, config, model hashes, file hashes",
     FAILURE_JSON: "instead of the manifest when the slide failed: reason and message",
 }

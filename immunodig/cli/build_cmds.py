@@ -40,6 +40,9 @@ def register(app: typer.Typer) -> None:
         cell_classifier: Annotated[Optional[str], typer.Option(
             help="Cell classifier: default (the shipped model) | rule | PATH of a model file "
                  "(train-cell-classifier).")] = None,
+        structure_model: Annotated[Optional[Path], typer.Option(
+            help="Structure segmenter (train-segmenter, or the lab's TorchScript / state dict + side "
+                 "file): writes structures.parquet and the seg_* features.")] = None,
         target_mpp: Annotated[float, typer.Option(help="Tile resolution, µm/px.")] = 0.5,
         tile_size: Annotated[int, typer.Option(help="Tile edge, pixels.")] = 224,
         margin_um: Annotated[float, typer.Option(help="Invasive margin half-width, µm.")] = 500.0,
@@ -78,6 +81,7 @@ def register(app: typer.Typer) -> None:
                 nuclei_model=str(nuclei_model) if nuclei_model else None,
                 cell_classifier=None if cell_classifier in (None, "default") else cell_classifier,
                 mpp_override=mpp,
+                structure_model=str(structure_model) if structure_model else None,
             )
         if mpp is not None:
             cfg = cfg.with_(mpp_override=mpp)

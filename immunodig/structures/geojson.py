@@ -8,8 +8,9 @@ of the image or slide it was drawn on; ``properties.classification.name`` is its
 
 Conventions
 -----------
-* Kinds: ``annotation`` and ``detection`` objects (or features without ``objectType``) are read;
-  other QuPath objects (``cell``, ``tile``, ``tma_core``, ``root``) are skipped.
+* Kinds: ``annotation`` objects (and features without ``objectType``) are read; other QuPath
+  objects (``detection``, ``cell``, ``tile``, ``tma_core``, ``root``) are skipped, so an
+  ``export-geojson`` file with tiles and nuclei reads as its annotations only.
 * Region of interest: a class named ``Region*`` (QuPath's built-in region class), ``Region``,
   ``ROI`` or ``Region of interest`` (any case) marks where annotation is complete. When a file
   has one or more regions of interest, only pixels inside them count; unannotated pixels inside
@@ -30,7 +31,7 @@ from typing import Any, Sequence
 from immunodig.errors import AnnotationError, InvalidGeometryError, UnknownAnnotationClassError
 
 #: QuPath object kinds read as labelled areas; other kinds are skipped.
-READ_OBJECT_TYPES: tuple[str, ...] = ("annotation", "detection")
+READ_OBJECT_TYPES: tuple[str, ...] = ("annotation",)
 #: Class names (lower case, ``*`` and spaces removed) that mark a region of interest.
 ROI_CLASS_NAMES: frozenset[str] = frozenset({"region", "roi", "regionofinterest"})
 #: Class names (same normalisation) that mark pixels to ignore.
@@ -64,7 +65,7 @@ class Annotation:
     geometry : shapely Polygon or MultiPolygon
         Level-0 pixel coordinates.
     object_type : str
-        ``annotation`` or ``detection``.
+        ``annotation``.
     """
 
     index: int

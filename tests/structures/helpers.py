@@ -60,3 +60,24 @@ def write_disc_folder(folder: Path, n_images: int, size: int = 96, radius: int =
         feats = [feature([disc_polygon(cx, cy, radius)], "nucleus") for cx, cy in centres]
         write_collection(folder / f"img{i}.geojson", feats)
     return folder
+
+
+def write_darkness_model(path: Path, mpp: float, tile_px: int = 64) -> Path:
+    """A TorchScript 'gland' segmenter: dark pixels (mean RGB below 0.5) are glands."""
+    import warnings
+
+    import torch
+
+    from immunodig.tissue.checkpoint import ModelMetadata, save_torchscript
+
+    class Darkness(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            dark = (0.5 - x.mean(dim=1, keepdim=True)) * 40.0
+            return torch.cat([-dark, dark], dim=1)
+
+    meta = ModelMetadata(architecture="torchscript", class_names=["background", "gland"], input_mpp=mpp,
+                         tile_size_px=tile_px)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        scripted = torch.jit.script(Darkness())
+    return save_torchscript(path, scripted, meta)

@@ -35,10 +35,11 @@ def test_plain_list_and_single_feature_are_read(tmp_path):
 def test_other_object_kinds_are_skipped(tmp_path):
     path = write_collection(tmp_path / "a.geojson", [
         feature([square(0, 0, 5, 5)], "gland", object_type="tile"),
-        feature([square(0, 0, 5, 5)], "gland", object_type="detection"),
+        feature([square(0, 0, 5, 5)], "lymphocyte", object_type="detection"),
+        feature([square(0, 0, 5, 5)], "gland"),
     ])
-    anns = read_geojson(path)
-    assert [(a.index, a.object_type) for a in anns] == [(1, "detection")]
+    anns = read_geojson(path, classes=["gland"])
+    assert [(a.index, a.object_type) for a in anns] == [(2, "annotation")]
 
 
 @pytest.mark.parametrize("name, roi, ignore", [("Region*", True, False), ("roi", True, False),
