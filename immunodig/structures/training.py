@@ -312,6 +312,5 @@ def train_segmenter_folder(train_dir: str | Path, out: str | Path, mpp: float, c
     out = Path(out)
     save_segmenter(out, meta, model.network.state_dict())
     summary = {"model": out.name, "classes": list(classes), "mpp": mpp, "n_regions": len(regions), **info}
-    write_json_atomic(out.with_name(out.name + ".metrics.json") if out.suffix != ".pt"
-                      else out.with_suffix(".metrics.json"), summary)
+    write_json_atomic(out.with_suffix(".metrics.json"), summary)
     return summary
