@@ -15,8 +15,9 @@ from immunodig.structures.model_file import load_segmenter
 from immunodig.structures.training import SegmenterTrainingParams, class_weights, split_for_validation
 from tests.structures.helpers import write_disc_folder
 
-TINY = SegmenterTrainingParams(decoder_channels=(32, 16, 16, 8, 8), patch_px=64, batch_size=4, patches_per_epoch=16,
-                               epochs=5, patience=5, num_threads=1, lr=3e-3)
+#: A small timm encoder through smp (random weights) keeps the run to seconds.
+TINY = SegmenterTrainingParams(encoder="tu-mobilenetv3_small_050", decoder_channels=(32, 16, 16, 8, 8), patch_px=64,
+                               batch_size=4, patches_per_epoch=16, epochs=4, patience=4, num_threads=1, lr=3e-3)
 
 
 def test_help_lists_the_commands():
@@ -44,7 +45,6 @@ def test_class_weights_favour_the_rare_class(tmp_path):
     assert w[1] > 2 * w[0] and w.mean() == pytest.approx(1.0)
 
 
-@pytest.mark.slow
 def test_train_segmenter_beats_chance_on_discs(tmp_path):
     from immunodig.structures.training import train_segmenter_folder
 
@@ -58,7 +58,7 @@ def test_train_segmenter_beats_chance_on_discs(tmp_path):
     assert meta.provenance["images"] == [f"img{i}.png" for i in range(4)] and meta.input_mpp == 0.5
     metrics = evaluate_folder(test_dir, out, mpp=0.5)
     # discs cover ~10 % of the pixels: a prevalence-matched random guess scores Dice ~0.1
-    assert metrics["per_class"]["nucleus"]["dice"] > 0.6
+    assert metrics["per_class"]["nucleus"]["dice"] > 0.7
     with pytest.raises(MppMismatchError, match="works at 0.5 µm/px but --mpp 0.25"):
         evaluate_folder(test_dir, out, mpp=0.25)
     res = CliRunner().invoke(app, ["eval-segmenter", str(test_dir), "--model", str(out), "--mpp", "0.5",
