@@ -67,3 +67,23 @@ def test_train_segmenter_beats_chance_on_discs(tmp_path):
     saved = json.loads((tmp_path / "m.json").read_text())
     assert set(saved["per_class"]["nucleus"]) >= {"dice", "iou", "object_f1"}
     assert np.isclose(saved["dice"], metrics["dice"])
+
+
+def test_cross_validation_scores_every_image_once_by_a_blind_model(tmp_path):
+    from dataclasses import replace
+
+    from immunodig.structures.dataset import load_annotated_folder
+    from immunodig.structures.evaluation import cross_validate
+
+    regions, classes = load_annotated_folder(write_disc_folder(tmp_path / "d", 3), mpp=0.5)
+    out = cross_validate(regions, classes, 0.5, 3, replace(TINY, epochs=2), log=None)
+    folds = out["cv"]["folds"]
+    assert sorted(sum((f["test_images"] for f in folds), [])) == ["img0", "img1", "img2"]
+    assert sorted(r["image_id"] for r in out["per_image"]) == ["img0", "img1", "img2"]
+    assert out["per_class"]["nucleus"]["pixels_tp"] + out["per_class"]["nucleus"]["pixels_fn"] == \
+        sum(int((r.labels == 1).sum()) for r in regions)
+
+
+def test_eval_segmenter_needs_a_model_or_cv(tmp_path):
+    res = CliRunner().invoke(app, ["eval-segmenter", str(tmp_path), "--mpp", "0.5"])
+    assert res.exit_code != 0 and "either --model" in str(res.exception)
