@@ -59,6 +59,9 @@ class BuildConfig:
         (:data:`immunodig.pipeline.slide_qc.QC_RULES`, by rule name).
     extra : dict
         Free-form parameters of later stages (kept in the hash).
+    structure_model : str or None
+        Structure-segmenter model file (``--structure-model``; :mod:`immunodig.structures`);
+        ``None`` skips the structure stage.
     """
 
     target_mpp: float = 0.5
@@ -78,6 +81,7 @@ class BuildConfig:
     encoder_arch: str | None = None
     qc_rules: dict[str, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    structure_model: str | None = None
 
     def __post_init__(self) -> None:
         if not 0.05 <= self.target_mpp <= 20:
@@ -111,6 +115,7 @@ class BuildConfig:
         d = self.to_dict()
         d.pop("tissue_model")
         d.pop("nuclei_model")
+        d.pop("structure_model")  # its content hash is in the run key
         d.pop("mpp_override")  # per-slide fact, recorded with the slide
         d.pop("encoder")  # its content hash is in the run key
         if not d["embeddings"]:  # builds without embeddings keep the run keys they always had

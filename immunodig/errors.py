@@ -161,3 +161,23 @@ class SlideArtefactError(SlideDirError):
 
 class SectionUnavailable(ImmunodigError):
     """A report section cannot be drawn; the message says why (shown in the report)."""
+
+
+class AnnotationError(ImmunodigError):
+    """A QuPath GeoJSON annotation file cannot be used; the message names the file and feature index."""
+
+
+class UnknownAnnotationClassError(AnnotationError):
+    """An annotation's class is not one of the classes asked for (``--classes``)."""
+
+
+class InvalidGeometryError(AnnotationError):
+    """An annotation's geometry is not a valid polygon (self-intersection, too few points, not an area)."""
+
+
+class AnnotationOutsideImageError(AnnotationError):
+    """An annotation's coordinates fall outside the image or slide it belongs to."""
+
+
+class MppMismatchError(ImmunodigError):
+    """Two sources disagree on microns per pixel (a model and --mpp, or a slide and --image-mpp)."""

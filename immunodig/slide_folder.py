@@ -31,6 +31,7 @@ REGISTRATION_JSON = "registration.json"
 QC_JSON = "qc.json"
 EMBEDDINGS_NPY = "embeddings.npy"
 EMBEDDING_TILES_PARQUET = "embedding_tiles.parquet"
+STRUCTURES_PARQUET = "structures.parquet"
 MANIFEST_JSON = "manifest.json"
 FAILURE_JSON = "failure.json"
 
@@ -47,6 +48,7 @@ ARTEFACTS: dict[str, str] = {
     QC_JSON: "QC measures and plausibility flags (immunodig.pipeline.slide_qc)",
     EMBEDDINGS_NPY: "H&E, --embeddings: float16 tile embeddings (n_tiles, dim), one row per embedding_tiles row",
     EMBEDDING_TILES_PARQUET: "H&E, --embeddings: the embedded grid tiles and their class; encoder record in metadata",
+    STRUCTURES_PARQUET: "one row per segmented structure: class, area, perimeter, centroid, probability, polygon",
     MANIFEST_JSON: "completion marker, written last: run, config, model hashes, file hashes",
     FAILURE_JSON: "instead of the manifest when the slide failed: reason and message",
 }

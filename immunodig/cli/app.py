@@ -46,6 +46,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "store_cmds",
     "tissue_cmds",
     "nuclei_cmds",
+    "structures_cmds",
     "model_cmds",
     "report_cmds",
     "demo_cmds",

@@ -46,6 +46,9 @@ def register(app: typer.Typer) -> None:
             help="Encoder file for --embeddings (default: the shipped encoder).")] = None,
         encoder_arch: Annotated[Optional[str], typer.Option(
             help="timm / torchvision architecture of --encoder (else from its side file).")] = None,
+        structure_model: Annotated[Optional[Path], typer.Option(
+            help="Structure segmenter (train-segmenter, or the lab's TorchScript / state dict + side "
+                 "file): writes structures.parquet and the seg_* features.")] = None,
         target_mpp: Annotated[float, typer.Option(help="Tile resolution, µm/px.")] = 0.5,
         tile_size: Annotated[int, typer.Option(help="Tile edge, pixels.")] = 224,
         margin_um: Annotated[float, typer.Option(help="Invasive margin half-width, µm.")] = 500.0,
@@ -85,6 +88,7 @@ def register(app: typer.Typer) -> None:
                 cell_classifier=None if cell_classifier in (None, "default") else cell_classifier,
                 mpp_override=mpp,
                 embeddings=embeddings, encoder=str(encoder) if encoder else None, encoder_arch=encoder_arch,
+                structure_model=str(structure_model) if structure_model else None,
             )
         if mpp is not None:
             cfg = cfg.with_(mpp_override=mpp)

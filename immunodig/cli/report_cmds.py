@@ -85,6 +85,10 @@ def register(app: typer.Typer) -> None:
         nuclei: Annotated[bool, typer.Option(
             "--nuclei/--no-nuclei", help="include nuclei (IHC: positive cells)")] = True,
         points: Annotated[bool, typer.Option("--points", help="cells as points, not octagons")] = False,
+        structures: Annotated[bool, typer.Option(
+            "--structures/--no-structures",
+            help="include segmented structures (build-features --structure-model) and the tissue as "
+                 "'Region*'; export with --no-tiles --no-annotations --no-nuclei to retrain on it")] = True,
     ) -> None:
         """Export tiles, compartments and cells as QuPath-importable GeoJSON (level-0 pixels)."""
         from immunodig.report.geojson import export_slide_geojson
@@ -95,6 +99,7 @@ def register(app: typer.Typer) -> None:
             dest.parent.mkdir(parents=True, exist_ok=True)
             counts = export_slide_geojson(locate_slide_folder(store, slide_id, work_dir), dest,
                                           tiles=tiles, nuclei=nuclei, annotations=annotations,
-                                          nucleus_shape="point" if points else "polygon")
+                                          nucleus_shape="point" if points else "polygon",
+                                          structures=structures)
             typer.echo(f"{slide_id}: {counts['tiles']} tiles, {counts['annotations']} "
                        f"annotations and {counts['detections']} detections written to {dest}")

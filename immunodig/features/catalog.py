@@ -9,11 +9,19 @@ older version stay in the store under that version.
 
 from __future__ import annotations
 
-from immunodig.features import composition_specs, margin_specs, spatial_specs, structures_specs, til_specs
+from immunodig.features import (
+    composition_specs,
+    margin_specs,
+    segmented_structures_specs,
+    spatial_specs,
+    structures_specs,
+    til_specs,
+)
 from immunodig.features.feature_spec import FeatureSpec
 
 #: Modules whose ``SPECS`` make up the catalogue.
-DECLARING_MODULES = (composition_specs, margin_specs, spatial_specs, structures_specs, til_specs)
+DECLARING_MODULES = (composition_specs, margin_specs, spatial_specs, structures_specs, til_specs,
+                     segmented_structures_specs)
 
 
 def _assemble() -> dict[str, FeatureSpec]:

@@ -30,6 +30,7 @@ def compute_slide_features(
     nuclei: pl.DataFrame | None,
     tissue_area_mm2: float,
     cfg: BuildConfig,
+    structures: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Compute every slide feature whose inputs are available.
 
@@ -44,6 +45,8 @@ def compute_slide_features(
         Tissue area from the tissue mask.
     cfg : BuildConfig
         Build parameters (tile size, margin width, ``extra`` thresholds).
+    structures : polars.DataFrame or None
+        The slide's ``structures.parquet`` (``--structure-model``); ``None`` omits its features.
 
     Returns
     -------
@@ -73,6 +76,10 @@ def compute_slide_features(
         from immunodig.features.til import til_features
 
         values.update(til_features(tiles, nuclei, cfg))
+    if structures is not None:
+        from immunodig.features.segmented_structures import segmented_structure_features
+
+        values.update(segmented_structure_features(structures, tmap, comp, tissue_area_mm2))
     return features_table(values)
 
 

@@ -57,12 +57,14 @@ def model_hashes(cfg: BuildConfig) -> dict[str, str]:
         from immunodig.nuclei import model_files
 
         files.update(model_files(cfg))
+    if cfg.structure_model is not None:
+        files["structures"] = Path(cfg.structure_model)
     missing = [f"{role}: {path}" for role, path in files.items() if not Path(path).is_file()]
     if missing:
         raise ModelFileError(f"model file(s) not found: {'; '.join(missing)}")
     from immunodig.tissue.checkpoint import model_content_sha256  # covers the model's side file
 
-    hashes = {role: model_content_sha256(path) if role == "tissue" else file_sha256(path)
+    hashes = {role: model_content_sha256(path) if role in ("tissue", "structures") else file_sha256(path)
               for role, path in files.items()}
     if cfg.embeddings:
         hashes["encoder"] = encoder_sha256(cfg)

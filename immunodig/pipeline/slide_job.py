@@ -179,7 +179,10 @@ def _process(slide, job: SlideJob, ctx: RunContext, folder: Path) -> tuple[str, 
              sf.QC_JSON]
     if job.stain == "HE":
         nuclei = _nuclei(slide, tiles, ctx, folder)
-        features = compute_slide_features(tiles, nuclei, mask.area_mm2, cfg)
+        structures = _structures(slide, mask, cfg, folder)
+        if structures is not None:
+            files.append(sf.STRUCTURES_PARQUET)
+        features = compute_slide_features(tiles, nuclei, mask.area_mm2, cfg, structures)
         if nuclei is not None:
             files.append(sf.NUCLEI_PARQUET)
             measures.update(slide_qc.nuclei_measures(nuclei, measures["classified_tissue_mm2"]))
@@ -245,3 +248,15 @@ def _nuclei(slide, tiles: pl.DataFrame, ctx: RunContext, folder: Path) -> pl.Dat
 
     # Only the columns the slide features use: a slide may hold millions of nuclei.
     return pl.read_parquet(folder / sf.NUCLEI_PARQUET, columns=list(NUCLEI_COLUMNS))
+
+
+def _structures(slide, mask, cfg: BuildConfig, folder: Path) -> pl.DataFrame | None:
+    """Structure segmentation over the tissue, written to ``structures.parquet``."""
+    if cfg.structure_model is None:
+        return None
+    from immunodig.structures.inference import StructureSegmenter
+    from immunodig.structures.slide_inference import segment_slide_structures
+
+    table = segment_slide_structures(slide, StructureSegmenter(cfg.structure_model), mask)
+    write_parquet_atomic(folder / sf.STRUCTURES_PARQUET, table)
+    return table

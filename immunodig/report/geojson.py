@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from immunodig import slide_folder as sf
 from immunodig.vocab import KATHER_COLOURS
 
 #: Fixed colours (RGB hex) of the nucleus classes (immunodig.vocab.CELL_CLASSES) in exports.
@@ -35,6 +36,11 @@ QC_EXCLUDED = "QC excluded"
 #: Tile columns never exported as measurements (geometry or labels).
 _TILE_SKIP = {"x_px", "y_px", "w_px", "h_px", "pred_class", "qc_reason", "row", "col"}
 _NUCLEUS_SKIP = {"x_px", "y_px", "cell_class", "tissue_class"}
+#: Class of the region of interest exported with segmented structures (QuPath's region class), so
+#: that an export read back by train-segmenter counts unannotated tissue as background.
+STRUCTURE_ROI_CLASS = "Region*"
+#: Measurements of a segmented structure carried into its annotation.
+STRUCTURE_MEASUREMENTS: tuple[str, ...] = ("area_um2", "perimeter_um", "probability")
 
 
 def rgb_list(hex_colour: str) -> list[int]:
@@ -140,6 +146,49 @@ def region_features(regions) -> Iterator[dict]:
         yield {"type": "Feature", "geometry": shape, "properties": props}
 
 
+def _oriented_mapping(geom) -> dict:
+    from shapely.geometry import mapping
+    from shapely.geometry.polygon import orient
+
+    parts = [orient(p, 1.0) for p in getattr(geom, "geoms", [geom])]
+    return mapping(parts[0] if len(parts) == 1 else type(geom)(parts))
+
+
+def structure_colour(name: str) -> list[int]:
+    """A fixed colour per structure class name (from its hash)."""
+    import hashlib
+
+    h = hashlib.sha256(name.encode()).digest()
+    return [64 + h[0] % 160, 64 + h[1] % 160, 64 + h[2] % 160]
+
+
+def structure_features(structures: pl.DataFrame) -> Iterator[dict]:
+    """One annotation per segmented structure of ``structures.parquet`` (level-0 polygon, class,
+    :data:`STRUCTURE_MEASUREMENTS`)."""
+    from shapely import from_wkb
+
+    for row in structures.iter_rows(named=True):
+        props = {"objectType": "annotation",
+                 "classification": {"name": row["class"], "color": structure_colour(row["class"])},
+                 "measurements": _measurements(row, list(STRUCTURE_MEASUREMENTS))}
+        yield {"type": "Feature", "geometry": _oriented_mapping(from_wkb(row["geometry_wkb"])), "properties": props}
+
+
+def structure_roi_feature(mask: np.ndarray, mask_mpp: float, slide_mpp: float) -> dict | None:
+    """The tissue mask as one :data:`STRUCTURE_ROI_CLASS` annotation in level-0 pixels (``None``
+    without tissue): where the structure segmenter looked."""
+    from immunodig.structures.rasterise import Grid
+    from immunodig.structures.vectorise import mask_polygon, to_level0
+
+    geom = mask_polygon(np.asarray(mask, bool))
+    if geom is None:
+        return None
+    geom = to_level0(geom, Grid((0.0, 0.0), slide_mpp / mask_mpp, mask.shape))
+    return {"type": "Feature", "geometry": _oriented_mapping(geom),
+            "properties": {"objectType": "annotation",
+                           "classification": {"name": STRUCTURE_ROI_CLASS, "color": [255, 200, 0]}}}
+
+
 def ihc_cell_features(cells: pl.DataFrame, mpp: float, stain: str,
                       shape: str = "polygon") -> Iterator[dict]:
     """One detection per DAB-positive cell of ``ihc_cells.parquet`` (IHC frame, µm -> level-0
@@ -169,7 +218,7 @@ def write_geojson(features: Iterator[dict], path: str | Path) -> int:
 
 def export_slide_geojson(folder: str | Path, out: str | Path, tiles: bool = True,
                          nuclei: bool = True, nucleus_shape: str = "polygon",
-                         annotations: bool = True) -> dict[str, int]:
+                         annotations: bool = True, structures: bool = True) -> dict[str, int]:
     """Write what a slide's folder holds as one GeoJSON file: tiles, compartment annotations,
     nuclei (H&E) or DAB-positive cells (IHC, in the IHC slide's own frame).
 
@@ -179,8 +228,10 @@ def export_slide_geojson(folder: str | Path, out: str | Path, tiles: bool = True
         The slide's per-slide folder (``slide.json``, ``tiles.parquet``, ``nuclei.parquet``).
     out : path
         Destination ``.geojson``.
-    tiles, nuclei, annotations : bool
-        What to include (``nuclei`` also governs IHC cells).
+    tiles, nuclei, annotations, structures : bool
+        What to include (``nuclei`` also governs IHC cells; ``structures``: the segmented
+        structures of ``structures.parquet`` with the tissue as a ``Region*`` annotation, which
+        read back, e.g. after editing in QuPath, are training data for ``train-segmenter``).
     nucleus_shape : {"polygon", "point"}
 
     Returns
@@ -198,6 +249,12 @@ def export_slide_geojson(folder: str | Path, out: str | Path, tiles: bool = True
         parts.append(("tiles", tile_features(art.tiles)))
     if annotations:
         parts.append(("annotations", region_features(slide_regions(art))))
+    structures_path = Path(folder) / sf.STRUCTURES_PARQUET
+    if structures and structures_path.is_file():
+        roi = structure_roi_feature(art.mask, art.mask_mpp, art.mpp) if art.mask is not None and art.mask_mpp \
+            else None
+        parts.append(("annotations", iter([roi] if roi else [])))
+        parts.append(("annotations", structure_features(pl.read_parquet(structures_path))))
     if nuclei and art.nuclei is not None:
         parts.append(("detections", nucleus_features(art.nuclei, art.mpp, nucleus_shape)))
     if nuclei and art.ihc_cells is not None:

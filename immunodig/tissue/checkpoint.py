@@ -198,7 +198,8 @@ class LoadedModelFile:
     dropped_keys: list[str] = field(default_factory=list)
 
 
-def save_checkpoint(path: str | Path, metadata: ModelMetadata, state_dict: dict[str, Any]) -> Path:
+def save_checkpoint(path: str | Path, metadata: ModelMetadata, state_dict: dict[str, Any],
+                    fmt: str = CHECKPOINT_FORMAT) -> Path:
     """Write a model file atomically (:func:`immunodig.io.atomic_path`).
 
     Parameters
@@ -209,6 +210,8 @@ def save_checkpoint(path: str | Path, metadata: ModelMetadata, state_dict: dict[
         Validated metadata.
     state_dict : dict
         Tensors (``model.state_dict()`` or arrays of a feature head).
+    fmt : str
+        The ``format`` key (another kind of model, e.g. a structure segmenter, names its own).
     """
     import torch
 
@@ -216,7 +219,7 @@ def save_checkpoint(path: str | Path, metadata: ModelMetadata, state_dict: dict[
     path.parent.mkdir(parents=True, exist_ok=True)
     ModelMetadata.from_dict(metadata.to_dict(), str(path))
     payload = {
-        "format": CHECKPOINT_FORMAT,
+        "format": fmt,
         "version": CHECKPOINT_VERSION,
         "metadata": json.loads(json.dumps(metadata.to_dict())),
         "state_dict": {k: v.detach().cpu().contiguous() if hasattr(v, "detach") else torch.as_tensor(v)
@@ -241,7 +244,7 @@ def save_torchscript(path: str | Path, module: Any, metadata: ModelMetadata) -> 
 
 
 def is_torchscript(path: Path) -> bool:
-    """True when ``path`` is a TorchScript archive (``torch.jit.save``)."""
+    """Whether ``path`` is a TorchScript archive (a zip holding ``code/``)."""
     if not zipfile.is_zipfile(path):
         return False
     with zipfile.ZipFile(path) as zf:

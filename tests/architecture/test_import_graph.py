@@ -13,7 +13,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("config", "provenance", "io", "progress"),
     ("slide_folder",),
     ("slides", "synthetic", "compute"),
-    ("tissue", "nuclei", "embeddings"),
+    ("tissue", "nuclei", "embeddings", "structures"),
     ("features",),
     ("store",),
     ("clinical",),
