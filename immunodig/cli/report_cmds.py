@@ -89,17 +89,33 @@ def register(app: typer.Typer) -> None:
             "--structures/--no-structures",
             help="include segmented structures (build-features --structure-model) and the tissue as "
                  "'Region*'; export with --no-tiles --no-annotations --no-nuclei to retrain on it")] = True,
+        attention: Annotated[Optional[str], typer.Option(
+            "--attention", help="add a MIL run's attention to each tile's measurements: a "
+                                "model_run_id, or 'latest'")] = None,
     ) -> None:
         """Export tiles, compartments and cells as QuPath-importable GeoJSON (level-0 pixels)."""
         from immunodig.report.geojson import export_slide_geojson
         from immunodig.report.slide_artefacts import locate_slide_folder, resolve_slides
 
+        run_id = None
+        if attention is not None:
+            from immunodig.report.attention import attention_measurements, latest_attention_run, slide_attention
+
+            run_id = latest_attention_run(store) if attention == "latest" else attention
         for slide_id in resolve_slides(store, slide, every):
+            extra = None
+            if run_id is not None:
+                from immunodig.errors import SlideArtefactError
+
+                try:
+                    extra = attention_measurements(slide_attention(store, slide_id, run_id))
+                except SlideArtefactError as exc:
+                    typer.echo(f"{slide_id}: attention not available: {exc}")
             dest = out / f"{slide_id}.geojson" if every else out
             dest.parent.mkdir(parents=True, exist_ok=True)
             counts = export_slide_geojson(locate_slide_folder(store, slide_id, work_dir), dest,
                                           tiles=tiles, nuclei=nuclei, annotations=annotations,
                                           nucleus_shape="point" if points else "polygon",
-                                          structures=structures)
+                                          structures=structures, tile_measurements=extra)
             typer.echo(f"{slide_id}: {counts['tiles']} tiles, {counts['annotations']} "
                        f"annotations and {counts['detections']} detections written to {dest}")

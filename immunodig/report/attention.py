@@ -46,6 +46,13 @@ def slide_attention(store: str | Path, slide_id: str, run_id: str | None = None)
     return rows
 
 
+def attention_measurements(rows: pl.DataFrame) -> pl.DataFrame:
+    """Per-tile GeoJSON measurements of :func:`slide_attention` rows: ``col, row`` and
+    ``MIL attention`` (the weight) and ``MIL attention (relative)`` (x tiles in the bag)."""
+    return rows.select("col", "row", pl.col("attention").alias("MIL attention"),
+                       (pl.col("attention") * pl.col("bag_tiles")).alias("MIL attention (relative)"))
+
+
 def _predicted_groups(store: str | Path, run_id: str) -> pl.DataFrame:
     """Per patient: out-of-fold prediction of the first repeat and whether it lies above the
     cut of its training fold (``high``: predicted resistant / high risk)."""

@@ -218,7 +218,8 @@ def write_geojson(features: Iterator[dict], path: str | Path) -> int:
 
 def export_slide_geojson(folder: str | Path, out: str | Path, tiles: bool = True,
                          nuclei: bool = True, nucleus_shape: str = "polygon",
-                         annotations: bool = True, structures: bool = True) -> dict[str, int]:
+                         annotations: bool = True, structures: bool = True,
+                         tile_measurements: pl.DataFrame | None = None) -> dict[str, int]:
     """Write what a slide's folder holds as one GeoJSON file: tiles, compartment annotations,
     nuclei (H&E) or DAB-positive cells (IHC, in the IHC slide's own frame).
 
@@ -233,6 +234,9 @@ def export_slide_geojson(folder: str | Path, out: str | Path, tiles: bool = True
         structures of ``structures.parquet`` with the tissue as a ``Region*`` annotation, which
         read back, e.g. after editing in QuPath, are training data for ``train-segmenter``).
     nucleus_shape : {"polygon", "point"}
+    tile_measurements : polars.DataFrame, optional
+        Extra per-tile measurements keyed by ``col, row`` (e.g. a MIL run's attention, from
+        :func:`immunodig.report.attention.attention_measurements`); tiles without a row get none.
 
     Returns
     -------
@@ -246,7 +250,10 @@ def export_slide_geojson(folder: str | Path, out: str | Path, tiles: bool = True
     counts = {"tiles": 0, "annotations": 0, "detections": 0}
     parts: list[tuple[str, Iterator[dict]]] = []
     if tiles and art.tiles is not None:
-        parts.append(("tiles", tile_features(art.tiles)))
+        table = art.tiles
+        if tile_measurements is not None:
+            table = table.join(tile_measurements, on=["col", "row"], how="left")
+        parts.append(("tiles", tile_features(table)))
     if annotations:
         parts.append(("annotations", region_features(slide_regions(art))))
     structures_path = Path(folder) / sf.STRUCTURES_PARQUET

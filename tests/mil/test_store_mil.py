@@ -137,3 +137,14 @@ def test_attention_overlay_and_report_section(store, copy, tmp_path):
     assert (tmp_path / "attention.png").stat().st_size > 1000
     res = CliRunner().invoke(app, ["show", slide, *common, "--attention", "m_unknown"])
     assert "attention: not available" in res.output
+    out = tmp_path / "a.geojson"
+    res = CliRunner().invoke(app, ["export-geojson", slide, "--store", str(copy), "--out", str(out), "--work-dir",
+                                   str(default_work_dir(store)), "--attention", run, "--no-nuclei"])
+    assert res.exit_code == 0, res.output
+    import json
+
+    tiles = [f for f in json.loads(out.read_text())["features"] if f["properties"]["objectType"] == "tile"]
+    weights = [f["properties"]["measurements"].get("MIL attention") for f in tiles]
+    expected = query(copy, "select sum(attention) from mil_attention where slide_id = $s and model_run_id = $r",
+                     {"s": slide, "r": run}).item()
+    assert sum(w for w in weights if w is not None) == pytest.approx(expected)
