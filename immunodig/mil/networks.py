@@ -80,23 +80,38 @@ class GatedAttentionMIL(nn.Module):
 
 
 class _SelfAttentionBlock(nn.Module):
-    """Pre-norm transformer block that also returns its attention weights."""
+    """Pre-norm transformer block (fused scaled-dot-product attention); it also returns its
+    queries and keys, from which :meth:`class_token_weights` gets the class token's attention
+    without materialising the full ``N x N`` weight matrix."""
 
     def __init__(self, dim: int, heads: int, dropout: float) -> None:
         super().__init__()
+        if dim % heads:
+            raise ConfigError(f"transformer width {dim} is not divisible by {heads} heads")
+        self.heads = heads
         self.norm1 = nn.LayerNorm(dim)
-        self.attention = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.out = nn.Linear(dim, dim)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Dropout(dropout),
                                  nn.Linear(2 * dim, dim))
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, h: torch.Tensor, padding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        z = self.norm1(h)
-        y, weights = self.attention(z, z, z, key_padding_mask=padding, need_weights=True,
-                                    average_attn_weights=True)
-        h = h + self.drop(y)
-        return h + self.drop(self.mlp(self.norm2(h))), weights
+    def forward(self, h: torch.Tensor, keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        b, n, d = h.shape
+        q, k, v = self.qkv(self.norm1(h)).reshape(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        # No mask when no bag is padded: the fused attention kernel then applies. No dropout on
+        # the N x N attention matrix (its random mask alone costs more than the attention).
+        mask = None if bool(keep.all()) else keep[:, None, None, :]
+        y = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        h = h + self.drop(self.out(y.transpose(1, 2).reshape(b, n, d)))
+        return h + self.drop(self.mlp(self.norm2(h))), q, k
+
+    @staticmethod
+    def class_token_weights(q: torch.Tensor, k: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """Attention of the class token (position 0) over every position, mean over heads."""
+        logits = (q[:, :, :1] @ k.transpose(-1, -2)).squeeze(2) / q.shape[-1] ** 0.5
+        return torch.softmax(logits.masked_fill(~keep[:, None, :], float("-inf")), dim=-1).mean(dim=1)
 
 
 class TransformerMIL(nn.Module):
@@ -132,11 +147,11 @@ class TransformerMIL(nn.Module):
         h = self.project(x)
         cls = self.cls_token.expand(h.shape[0], -1, -1)
         h = torch.cat([cls, h], dim=1)
-        padding = torch.cat([torch.zeros_like(mask[:, :1]), ~mask], dim=1)
-        weights = None
+        keep = torch.cat([torch.ones_like(mask[:, :1]), mask], dim=1)
+        q = k = None
         for block in self.blocks:
-            h, weights = block(h, padding)
-        tile_weights = weights[:, 0, 1:].masked_fill(~mask, 0.0)
+            h, q, k = block(h, keep)
+        tile_weights = _SelfAttentionBlock.class_token_weights(q, k, keep)[:, 1:].masked_fill(~mask, 0.0)
         tile_weights = tile_weights / tile_weights.sum(dim=1, keepdim=True).clamp_min(1e-12)
         return self.head(self.norm(h[:, 0]), clinical), tile_weights
 

@@ -26,6 +26,11 @@ from mil_attention a where a.model_run_id = $run
 """
 
 
+def has_attention(store: str | Path) -> bool:
+    """Whether the store holds a MIL evaluation with attention (the report then shows it)."""
+    return query(store, "select count(*) from mil_attention").item() > 0
+
+
 def latest_attention_run(store: str | Path) -> str:
     """The most recent MIL evaluation that wrote attention (raises when there is none)."""
     runs = query(store, "select r.model_run_id from model_runs r where r.kind = 'evaluate' and exists "

@@ -76,10 +76,11 @@ def report_sections(store: Path, work_dir: Path | None = None,
         ("explanations", "What the fitted models use (SHAP, hazard ratios)",
          lambda: M.explanation_section(store)),
         ("comparison", "Feature-set comparison", lambda: M.comparison_section(store)),
-        ("attention", "What the MIL model looks at (attention)", lambda: A.attention_section(store)),
         ("provenance", "Run provenance", lambda: M.provenance_section(store)),
         ("gallery", "Slide gallery", lambda: S.gallery_section(store, work_dir, gallery_n)),
     ]
+    if A.has_attention(store):  # only stores with a MIL evaluation (evaluate --model abmil ...)
+        plan.insert(-2, ("attention", "What the MIL model looks at (attention)", lambda: A.attention_section(store)))
     return [_guarded(sid, title, build) for sid, title, build in plan]
 
 

@@ -121,6 +121,7 @@ def test_attention_overlay_and_report_section(store, copy, tmp_path):
     from immunodig.cli.app import app
     from immunodig.mil.store_evaluation import evaluate_store_mil
     from immunodig.report.attention import attention_by_class, attention_section
+    from immunodig.slide_folder import default_work_dir
 
     run = evaluate_store_mil(copy, "pfs", "abmil", **FAST)["model_run_id"]
     by_class = attention_by_class(copy, run)
@@ -128,8 +129,11 @@ def test_attention_overlay_and_report_section(store, copy, tmp_path):
         assert group["share_of_attention"].sum() == pytest.approx(1.0)
     sec = attention_section(copy)
     assert sec.tables and sec.figures and run in sec.intro
+    from immunodig.report import build_report
+
+    info = build_report(copy, tmp_path / "r.html", work_dir=default_work_dir(store), max_gallery=1)
+    assert "attention" not in info.unavailable and 'id="attention"' in (tmp_path / "r.html").read_text()
     slide = query(copy, "select slide_id from mil_attention limit 1").item()
-    from immunodig.slide_folder import default_work_dir
 
     common = ["--store", str(copy), "--out-dir", str(tmp_path), "--work-dir", str(default_work_dir(store))]
     res = CliRunner().invoke(app, ["show", slide, *common, "--attention", "latest"])
