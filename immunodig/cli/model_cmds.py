@@ -131,10 +131,8 @@ def _print_summary(summary: dict) -> None:
         pt = summary["permutation_test"]
         typer.echo(f"  permutation test ({pt['n_permutations']} permutations): p = {pt['p']:.3f}")
     s = summary["splits"]
-    typer.echo(
-        f"  validation: {summary['validation']}; {s['n_repeats']}x{s['n_splits']}-fold "
-        f"outer, {s['inner_splits']}-fold inner, seed {s['seed']}"
-    )
+    inner = f", {s['inner_splits']}-fold inner" if "inner_splits" in s else ""
+    typer.echo(f"  validation: {summary['validation']}; {s['n_repeats']}x{s['n_splits']}-fold outer{inner}, seed {s['seed']}")
 
 
 def _split(value: Optional[str]) -> Optional[list[str]]:
@@ -228,6 +226,14 @@ def register(app: typer.Typer) -> None:
         encoder_sha256: EncoderShaOption = None,
         mil_param: MilParamOption = None,
         clinical_fusion: ClinicalFusionOption = False,
+        oof_file: Annotated[
+            Optional[Path],
+            typer.Option(
+                help="--store: score out-of-fold predictions made outside immunodig (CSV/Parquet "
+                "patient_id, repeat, fold, prediction[, train_cut]) on the splits of `splits`"
+            ),
+        ] = None,
+        name: Annotated[str, typer.Option(help="--oof-file: model name to record")] = "external",
     ) -> None:
         """Nested cross-validation (internal validation) of a model on a table or the store, or
         with ``--model-file`` external validation of a fitted model on another cohort's table.
@@ -237,6 +243,18 @@ def register(app: typer.Typer) -> None:
         from immunodig.evaluation.workflow import evaluate_store
         from immunodig.vocab import MIL_MODELS
 
+        if oof_file is not None:
+            from immunodig.evaluation.workflow import evaluate_store_oof
+
+            if store is None or outcome is None or model is not None or model_file is not None:
+                raise ConfigError("--oof-file needs --store and --outcome, and no --model / --model-file")
+            summary = evaluate_store_oof(
+                store, outcome, oof_file, name, n_splits=folds, n_repeats=repeats, seed=seed, n_boot=n_boot
+            )
+            _print_summary(summary)
+            if json_out is not None:
+                _write_json(summary, json_out)
+            return
         if (model is None) == (model_file is None):
             raise ConfigError("give exactly one of --model (cross-validation) or --model-file (external validation)")
         if model_file is not None:
@@ -502,6 +520,27 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"  validation: {result['validation']}; n={result['n']} patients")
         if json_out is not None:
             _write_json(result, json_out)
+
+    @app.command("splits")
+    def splits(
+        store: Annotated[Path, typer.Option("--store", help="DuckDB store")] = ...,
+        outcome: Annotated[str, typer.Option(help="resistance | pfs")] = ...,
+        out: Annotated[Path, typer.Option(help="CSV of patient_id, repeat, fold (the test fold)")] = ...,
+        repeats: Annotated[int, typer.Option(help="outer CV repeats")] = 5,
+        folds: Annotated[int, typer.Option(help="outer CV folds")] = 5,
+        seed: Annotated[int, typer.Option()] = 0,
+    ) -> None:
+        """Export the outer CV folds every `evaluate --store` run with these settings uses, so a
+        model trained elsewhere (e.g. on a GPU) can be scored on identical patient partitions
+        with `evaluate --oof-file`."""
+        from immunodig.evaluation.workflow import splits_store
+        from immunodig.io import atomic_path
+
+        frame, key = splits_store(store, outcome, n_splits=folds, n_repeats=repeats, seed=seed)
+        with atomic_path(out) as tmp:
+            frame.write_csv(tmp)
+        typer.echo(f"{frame['patient_id'].n_unique()} patients, {repeats} x {folds}-fold, seed {seed}: "
+                   f"splits_key {key} written to {out}")
 
     @app.command("predict")
     @_with_input_warnings

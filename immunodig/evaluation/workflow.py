@@ -310,3 +310,49 @@ def compare_table(df: pd.DataFrame, id_col: str, outcome: Outcome, model: str,
                                   **cv_kwargs)
     out.update(source=source, **notes)
     return out
+
+
+def store_patients(store_path, outcome: str):
+    """Patient ids and outcome of the store's patients with a known ``outcome`` (the rows every
+    store evaluation uses)."""
+    matrix = model_matrix(store_path, "clinical", outcome)
+    _, y, ids, notes = prepare_table(matrix.to_pandas(), "patient_id", store_outcome(outcome),
+                                     feature_columns(matrix), "model matrix", drop_uninformative=False)
+    return ids, y, notes, frame_sha256(matrix)
+
+
+def splits_store(store_path, outcome: str, *, n_splits: int = 5, n_repeats: int = 5, seed: int = 0):
+    """The outer CV folds of the store's patients for ``outcome`` (``cli.py splits``): the
+    partitions every ``evaluate --store`` run with these settings uses.
+
+    Returns
+    -------
+    (polars.DataFrame, str)
+        ``patient_id, repeat, fold`` and the ``splits_key``.
+    """
+    from immunodig.evaluation.external_oof import splits_table
+
+    ids, y, _, _ = store_patients(store_path, outcome)
+    return splits_table(ids, y, n_splits, n_repeats, seed)
+
+
+def evaluate_store_oof(store_path, outcome: str, predictions: str | Path, name: str, *, n_splits: int = 5,
+                       n_repeats: int = 5, seed: int = 0, n_boot: int = 1000, record: bool = True) -> dict:
+    """Score out-of-fold predictions made outside immunodig on the store's splits
+    (``evaluate --oof-file``) and record them like a package run, so ``compare``-style paired
+    analyses and the report see them beside the package's models."""
+    from immunodig.evaluation.external_oof import score_oof_predictions
+    from immunodig.evaluation.tabular import read_table
+
+    ids, y, notes, data_sha = store_patients(store_path, outcome)
+    result = score_oof_predictions(read_table(predictions), ids, y, n_splits=n_splits, n_repeats=n_repeats,
+                                   seed=seed, model=name, source=str(predictions))
+    summary = result.summary(n_boot=n_boot, seed=seed)
+    summary.update(validation="internal (the package's CV splits; predictions made outside immunodig)",
+                   outcome=outcome, feature_set="external predictions", **notes)
+    if record:
+        summary["model_run_id"] = record_run(
+            store_path, kind="evaluate", model=name, task=result.task, outcome=outcome,
+            feature_set="external predictions", features=[], settings={**result.settings, "n_boot": n_boot},
+            summary=summary, data_sha256=data_sha + ":" + file_sha256(predictions), result=result)
+    return summary
