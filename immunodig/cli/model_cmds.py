@@ -132,7 +132,9 @@ def _print_summary(summary: dict) -> None:
         typer.echo(f"  permutation test ({pt['n_permutations']} permutations): p = {pt['p']:.3f}")
     s = summary["splits"]
     inner = f", {s['inner_splits']}-fold inner" if "inner_splits" in s else ""
-    typer.echo(f"  validation: {summary['validation']}; {s['n_repeats']}x{s['n_splits']}-fold outer{inner}, seed {s['seed']}")
+    typer.echo(
+        f"  validation: {summary['validation']}; {s['n_repeats']}x{s['n_splits']}-fold outer{inner}, seed {s['seed']}"
+    )
 
 
 def _split(value: Optional[str]) -> Optional[list[str]]:
