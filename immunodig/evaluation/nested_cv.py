@@ -261,9 +261,20 @@ def default_eval_times(y: np.ndarray) -> np.ndarray:
     return np.unique(np.quantile(t, np.linspace(0.1, 0.8, 15)))
 
 
+def _named_factory(model: str, select_k: int | None):
+    return lambda **params: build_pipeline(model, select_k=select_k, **params)
+
+
+def _estimator_factory(estimator):
+    return lambda **params: clone(estimator).set_params(**params)
+
+
 def select_params(X, y, ids, model: str, task: str, grid: list[dict], inner_splits: int,
-                  seed: int, select_k: int | None = None) -> tuple[dict, float]:
-    """Pick hyper-parameters by grouped, stratified K-fold on the given (training) rows."""
+                  seed: int, select_k: int | None = None, factory=None) -> tuple[dict, float]:
+    """Pick hyper-parameters by grouped, stratified K-fold on the given (training) rows.
+
+    ``factory(**params)`` builds the unfitted estimator (default: the named ``model``'s pipeline).
+    """
     if len(grid) == 1:
         return grid[0], float("nan")
     try:
@@ -274,12 +285,12 @@ def select_params(X, y, ids, model: str, task: str, grid: list[dict], inner_spli
             "row": None, "column": "outcome",
             "check": "too few patients or events in an outer training set for "
                      f"{inner_splits} inner folds; lower --inner-folds or --folds"}]) from exc
-    base = build_pipeline(model, select_k=select_k)
+    factory = factory or _named_factory(model, select_k)
     scores = []
     for params in grid:
         fold_scores = []
         for s in inner:
-            pipe = clone(base).set_params(**params).fit(X.iloc[s.train], y[s.train])
+            pipe = factory(**params).fit(X.iloc[s.train], y[s.train])
             fold_scores.append(score_predictions(task, y[s.test],
                                                  _predict(pipe, X.iloc[s.test], task)))
         scores.append(np.nanmean(fold_scores))
@@ -290,7 +301,7 @@ def select_params(X, y, ids, model: str, task: str, grid: list[dict], inner_spli
 def nested_cross_validate(X, y, ids, model: str = "logistic", *, n_splits: int = 5,
                           n_repeats: int = 5, inner_splits: int = 3, seed: int = 0,
                           param_grid: dict | None = None, select_k: int | None = None,
-                          eval_times=None) -> CVResult:
+                          eval_times=None, estimator=None) -> CVResult:
     """Run repeated nested CV of a named model and return its out-of-fold predictions.
 
     Parameters
@@ -315,11 +326,22 @@ def nested_cross_validate(X, y, ids, model: str = "logistic", *, n_splits: int =
         Keep the top-k features by univariate association, selected inside each fit.
     eval_times : array, optional
         Survival: times at which out-of-fold survival curves are stored.
+    estimator : scikit-learn / scikit-survival estimator or Pipeline, optional
+        Any unfitted estimator used instead of the named ``model``, under the same splits, inner
+        loop and metrics: a classifier with ``predict_proba``, or a survival estimator whose
+        ``predict`` is a risk score (higher = earlier event; no survival curves are stored). It
+        receives the raw features, so encoding and imputation belong inside it (e.g. a Pipeline
+        starting with :func:`immunodig.models.preprocessing.make_preprocessor`). ``param_grid``
+        names its parameters (default: none searched); a ``random_state`` left None is set to
+        ``seed``; ``model`` is then only its label (default ``estimator:<class name>``).
 
     Returns
     -------
     CVResult
     """
+    if estimator is not None:
+        return _cross_validate_estimator(X, y, ids, model, estimator, n_splits=n_splits, n_repeats=n_repeats,
+                                         inner_splits=inner_splits, seed=seed, param_grid=param_grid)
     spec = get_model(model)
     X = as_frame(X).reset_index(drop=True)
     y = np.asarray(y)
@@ -382,6 +404,52 @@ def nested_cross_validate(X, y, ids, model: str = "logistic", *, n_splits: int =
                     fold_of=fold_of, best_params=best_params, splits_key=splits_key(ids, splits),
                     settings=settings, feature_names=[str(c) for c in X.columns],
                     eval_times=eval_times, oof_surv=oof_surv)
+
+
+def _cross_validate_estimator(X, y, ids, model: str, estimator, *, n_splits: int, n_repeats: int,
+                              inner_splits: int, seed: int, param_grid: dict | None) -> CVResult:
+    """:func:`nested_cross_validate` of an arbitrary estimator (same splits and inner loop)."""
+    X = as_frame(X).reset_index(drop=True)
+    y = np.asarray(y)
+    ids = np.asarray(ids).astype(str)
+    task = "survival" if y.dtype.names else "classification"
+    if task == "classification":
+        if not hasattr(estimator, "predict_proba"):
+            raise ValidationError("nested_cross_validate", [{
+                "row": None, "column": None, "check": f"estimator {type(estimator).__name__} has no predict_proba "
+                                                      "(a binary outcome needs probabilities)"}])
+        y = y.astype(int)
+    check_outcome_classes(y, "nested_cross_validate")
+    check_one_outcome_per_patient(y, ids)
+    label = model if model != "logistic" else f"estimator:{type(estimator).__name__}"
+    grid = list(ParameterGrid(param_grid or {}))
+    seeds = {k: seed for k, v in estimator.get_params().items()
+             if (k == "random_state" or k.endswith("__random_state")) and v is None}
+    grid = [{**seeds, **g} for g in grid]
+    factory = _estimator_factory(estimator)
+    splits = grouped_splits(ids, outcome_strata(y, task), n_splits, n_repeats, seed)
+    oof = np.full((n_repeats, len(y)), np.nan)
+    cut = np.full_like(oof, np.nan)
+    fold_of = np.full((n_repeats, len(y)), -1, dtype=int)
+    best_params = []
+    for s in splits:
+        Xtr, ytr = X.iloc[s.train], y[s.train]
+        params, inner_score = select_params(Xtr, ytr, ids[s.train], label, task, grid, inner_splits,
+                                            fold_seed(seed, s.repeat, s.fold), factory=factory)
+        pipe = factory(**params).fit(Xtr, ytr)
+        oof[s.repeat, s.test] = _predict(pipe, X.iloc[s.test], task)
+        cut[s.repeat, s.test] = np.median(_predict(pipe, Xtr, task))
+        fold_of[s.repeat, s.test] = s.fold
+        best_params.append({"repeat": s.repeat, "fold": s.fold,
+                            "params": {k: _jsonable(v) for k, v in params.items()},
+                            "inner_score": None if np.isnan(inner_score) else inner_score})
+    settings = {"scheme": "repeated stratified patient-grouped nested CV", "n_splits": n_splits,
+                "n_repeats": n_repeats, "inner_splits": inner_splits, "seed": seed, "select_k": None,
+                "param_grid": {k: [_jsonable(v) for v in vs] for k, vs in (param_grid or {}).items()},
+                "estimator": repr(estimator)}
+    return CVResult(model=label, task=task, ids=ids, y=y, oof=oof, train_cut=cut, fold_of=fold_of,
+                    best_params=best_params, splits_key=splits_key(ids, splits), settings=settings,
+                    feature_names=[str(c) for c in X.columns])
 
 
 def check_one_outcome_per_patient(y: np.ndarray, ids: np.ndarray) -> None:
