@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 from immunodig import __version__
 from immunodig import slide_folder as sf
 from immunodig.config import BuildConfig
-from immunodig.errors import ConfigError, ModelFileError
+from immunodig.errors import BuildInterrupted, ConfigError, ModelFileError
 from immunodig.pipeline.discovery import discover_slides, make_jobs, read_slide_manifest, refuse_duplicate_content
+from immunodig.pipeline.interrupt import interrupt_on_signals
 from immunodig.pipeline.slide_job import RunContext, SlideJob, SlideOutcome, result_key, run_slide_job
 from immunodig.pipeline.slide_qc import qc_rules
 from immunodig.progress import progress
@@ -207,6 +208,22 @@ def _run_build(jobs: list[SlideJob], store_path: Path, cfg: BuildConfig, work: P
     ctx = RunContext(cfg, str(work), run_id, hashes,
                      tile_loader_workers=0 if workers > 1 or executor == "debug" else 1)
     summary = BuildSummary(run_id, str(work))
+    try:
+        with interrupt_on_signals():
+            _run_jobs(jobs, ctx, executor, workers, slurm, summary, show_progress)
+            ingest(store_path, summary.outcomes, run_id)
+    except BuildInterrupted as exc:
+        # Workers are stopped; what finished is stored, and the run says it was interrupted.
+        ingest(store_path, summary.outcomes, run_id, interrupted=True)
+        raise BuildInterrupted(exc.signum, (
+            f"{exc}: {len(summary.outcomes)} of {len(jobs)} slides processed and stored, run "
+            f"{run_id} marked interrupted; rerun the same command to do the rest")) from None
+    return summary
+
+
+def _run_jobs(jobs: list[SlideJob], ctx: RunContext, executor: str, workers: int,
+              slurm: SlurmOptions | None, summary: BuildSummary, show_progress: bool) -> None:
+    """Run every job, H&E slides first, appending outcomes to ``summary`` as they finish."""
     he_jobs = [j for j in jobs if j.stain == "HE"]
     with progress(len(jobs), "slides", enabled=show_progress) as bar:
 
@@ -220,8 +237,6 @@ def _run_build(jobs: list[SlideJob], store_path: Path, cfg: BuildConfig, work: P
         # H&E slides go first and the IHC jobs are told which H&E folder to register onto.
         run(he_jobs)
         run(with_references([j for j in jobs if j.stain != "HE"], summary.outcomes, he_jobs))
-    ingest(store_path, summary.outcomes, run_id)
-    return summary
 
 
 def with_references(ihc_jobs: list[SlideJob], he_outcomes: list[SlideOutcome],
@@ -278,8 +293,10 @@ def skip_if_complete(job: SlideJob, ctx: RunContext) -> SlideOutcome | None:
     return None
 
 
-def ingest(store_path: str | Path, outcomes: list[SlideOutcome], run_id: str) -> None:
-    """Single writer: load every finished slide folder, record every failure, close the run."""
+def ingest(store_path: str | Path, outcomes: list[SlideOutcome], run_id: str, *,
+           interrupted: bool = False) -> None:
+    """Single writer: load every finished slide folder, record every failure, close the run
+    (``interrupted``: mark it so, with the number of slides it finished)."""
     from immunodig.features.catalog import catalog
     from immunodig.store import SlideDirError, Store
 
@@ -295,6 +312,9 @@ def ingest(store_path: str | Path, outcomes: list[SlideOutcome], run_id: str) ->
             else:
                 store.record_failure(path=o.path, slide_id=o.slide_id, run_id=run_id,
                                      reason=o.reason or "failed", message=o.message or "")
+        if interrupted:
+            store.mark_interrupted_runs()  # the writer lock is held: only this run is running
+            return
         failed = sum(o.status == "failed" for o in outcomes)
         status = "done" if failed == 0 else ("failed" if failed == len(outcomes) else "partial")
         store.finish_run(run_id, status)
