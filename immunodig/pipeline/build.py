@@ -138,6 +138,7 @@ def build_features(
     slurm: SlurmOptions | None = None,
     pseudonym_key: bytes | None = None,
     show_progress: bool = True,
+    store_paths: str = "absolute",
 ) -> BuildSummary:
     """Process slides and load their features into the store.
 
@@ -164,6 +165,9 @@ def build_features(
     slurm : SlurmOptions, optional
         Array shape and resources for ``executor="slurm"`` (logs default to
         ``<work_dir>/slurm_logs``).
+    store_paths : {"absolute", "relative", "none"}
+        How slide file paths are kept in slide.json, failure.json and the store
+        (:data:`immunodig.slide_folder.STORE_PATHS`; ``relative``: to the store's folder).
 
     Returns
     -------
@@ -173,6 +177,7 @@ def build_features(
     from immunodig.store.writer_lock import WriterLock
 
     check_executor(executor)
+    sf.check_store_paths(store_paths)
     cfg = cfg or BuildConfig()
     qc_rules(cfg.qc_rules)  # unknown rule names are refused before anything is recorded
     store_path = Path(store_path)
@@ -193,12 +198,13 @@ def build_features(
     # once, and a run still 'running' now was interrupted (its driver was killed).
     with WriterLock(store_path, "build-features"):
         return _run_build(jobs, store_path, cfg, work, hashes, run_id, workers, executor, slurm,
-                          show_progress)
+                          show_progress, store_paths)
 
 
 def _run_build(jobs: list[SlideJob], store_path: Path, cfg: BuildConfig, work: Path,
                hashes: dict[str, str], run_id: str, workers: int, executor: str,
-               slurm: SlurmOptions | None, show_progress: bool) -> BuildSummary:
+               slurm: SlurmOptions | None, show_progress: bool,
+               store_paths: str = "absolute") -> BuildSummary:
     from immunodig.store import Store
 
     with Store.open(store_path) as store:
@@ -206,15 +212,16 @@ def _run_build(jobs: list[SlideJob], store_path: Path, cfg: BuildConfig, work: P
         store.record_run(run_id=run_id, code_version=__version__, config=cfg.to_dict(),
                          config_hash=cfg.config_hash(), model_hashes=hashes)
     ctx = RunContext(cfg, str(work), run_id, hashes,
-                     tile_loader_workers=0 if workers > 1 or executor == "debug" else 1)
+                     tile_loader_workers=0 if workers > 1 or executor == "debug" else 1,
+                     store_paths=store_paths, store_dir=str(store_path.resolve().parent))
     summary = BuildSummary(run_id, str(work))
     try:
         with interrupt_on_signals():
             _run_jobs(jobs, ctx, executor, workers, slurm, summary, show_progress)
-            ingest(store_path, summary.outcomes, run_id)
+            ingest(store_path, summary.outcomes, run_id, store_paths=store_paths)
     except BuildInterrupted as exc:
         # Workers are stopped; what finished is stored, and the run says it was interrupted.
-        ingest(store_path, summary.outcomes, run_id, interrupted=True)
+        ingest(store_path, summary.outcomes, run_id, interrupted=True, store_paths=store_paths)
         raise BuildInterrupted(exc.signum, (
             f"{exc}: {len(summary.outcomes)} of {len(jobs)} slides processed and stored, run "
             f"{run_id} marked interrupted; rerun the same command to do the rest")) from None
@@ -294,9 +301,12 @@ def skip_if_complete(job: SlideJob, ctx: RunContext) -> SlideOutcome | None:
 
 
 def ingest(store_path: str | Path, outcomes: list[SlideOutcome], run_id: str, *,
-           interrupted: bool = False) -> None:
+           interrupted: bool = False, store_paths: str = "absolute") -> None:
     """Single writer: load every finished slide folder, record every failure, close the run
-    (``interrupted``: mark it so, with the number of slides it finished)."""
+    (``interrupted``: mark it so, with the number of slides it finished). Failure paths are kept
+    as ``store_paths`` says; one with neither id nor path is keyed by a hash of its path."""
+    import hashlib
+
     from immunodig.features.catalog import catalog
     from immunodig.store import SlideDirError, Store
 
@@ -310,7 +320,9 @@ def ingest(store_path: str | Path, outcomes: list[SlideOutcome], run_id: str, *,
                     store.record_failure(path=o.path, slide_id=o.slide_id, run_id=run_id,
                                          reason="corrupt", message=str(exc))
             else:
-                store.record_failure(path=o.path, slide_id=o.slide_id, run_id=run_id,
+                path = sf.stored_slide_path(o.path, store_paths, Path(store_path).resolve().parent)
+                key = "file_" + hashlib.sha256(str(Path(o.path).resolve()).encode()).hexdigest()[:16]
+                store.record_failure(path=path, slide_id=o.slide_id, slide_key=key, run_id=run_id,
                                      reason=o.reason or "failed", message=o.message or "")
         if interrupted:
             store.mark_interrupted_runs()  # the writer lock is held: only this run is running
