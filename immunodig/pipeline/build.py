@@ -222,9 +222,11 @@ def _run_build(jobs: list[SlideJob], store_path: Path, cfg: BuildConfig, work: P
     except BuildInterrupted as exc:
         # Workers are stopped; what finished is stored, and the run says it was interrupted.
         ingest(store_path, summary.outcomes, run_id, interrupted=True, store_paths=store_paths)
+        then = ("the Slurm array keeps running: `python cli.py ingest` loads its slides later"
+                if executor == "slurm" else "rerun the same command to do the rest")
         raise BuildInterrupted(exc.signum, (
             f"{exc}: {len(summary.outcomes)} of {len(jobs)} slides processed and stored, run "
-            f"{run_id} marked interrupted; rerun the same command to do the rest")) from None
+            f"{run_id} marked interrupted; {then}")) from None
     return summary
 
 
