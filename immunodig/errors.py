@@ -181,3 +181,15 @@ class AnnotationOutsideImageError(AnnotationError):
 
 class MppMismatchError(ImmunodigError):
     """Two sources disagree on microns per pixel (a model and --mpp, or a slide and --image-mpp)."""
+
+
+class BuildInterrupted(BaseException):
+    """A build was stopped by SIGTERM or SIGINT (``signum``).
+
+    A ``BaseException``, like ``KeyboardInterrupt``, so that the per-slide ``except Exception``
+    of a job does not record it as a failing slide; ``str()`` says what was kept.
+    """
+
+    def __init__(self, signum: int, message: str = "") -> None:
+        super().__init__(message)
+        self.signum = signum

@@ -65,6 +65,61 @@ MANIFEST_KEYS: tuple[str, ...] = (
 FAILURE_KEYS: tuple[str, ...] = ("path", "slide_id", "reason", "message", "run_id")
 
 
+#: ``build-features --store-paths``: how a slide file's path is kept in ``slide.json``,
+#: ``failure.json`` and the store (``slides.path``, ``slide_status.path``). The path carries the
+#: file name, which often carries identifiers: ``relative`` keeps it relative to the folder
+#: holding the store, ``none`` keeps no path at all (images then show "slide file not available").
+STORE_PATHS: tuple[str, ...] = ("absolute", "relative", "none")
+
+
+def check_store_paths(policy: str) -> None:
+    """Raise ConfigError unless ``policy`` is one of :data:`STORE_PATHS`."""
+    if policy not in STORE_PATHS:
+        from immunodig.errors import ConfigError
+
+        raise ConfigError(f"unknown --store-paths {policy!r}; use one of {', '.join(STORE_PATHS)}")
+
+
+def stored_slide_path(path: str | Path, policy: str, store_dir: str | Path) -> str | None:
+    """The form of a slide file's path that ``policy`` (:data:`STORE_PATHS`) stores.
+
+    ``relative`` is relative to ``store_dir`` (the folder of the ``.duckdb`` file), with ``..``
+    where the slide lies outside it.
+
+    Raises
+    ------
+    ConfigError
+        ``policy`` is not one of :data:`STORE_PATHS`.
+    """
+    import os
+
+    check_store_paths(policy)
+    if policy == "none":
+        return None
+    absolute = Path(path).resolve()
+    if policy == "absolute":
+        return str(absolute)
+    return os.path.relpath(absolute, Path(store_dir).resolve())
+
+
+def resolve_slide_path(stored: str | None, store_dir: str | Path) -> Path | None:
+    """The slide file a stored path names: a relative one resolved against ``store_dir`` (the
+    store's folder); ``None`` when no path was stored (``--store-paths none``)."""
+    if not stored:
+        return None
+    path = Path(stored)
+    return path if path.is_absolute() else Path(store_dir) / path
+
+
+def redact_slide_path(message: str, path: str | Path, stored: str | None) -> str:
+    """``message`` with the slide file's path (as given and absolute) replaced by its stored form,
+    or by ``<slide file>`` when no path is stored."""
+    absolute = str(Path(path).resolve())
+    for form in sorted({absolute, str(path)}, key=len, reverse=True):
+        message = message.replace(form, stored or "<slide file>")
+    return message
+
+
 def default_work_dir(store_path: str | Path) -> Path:
     """Per-slide folders live beside the store: ``<store stem>_slides/``."""
     p = Path(store_path)

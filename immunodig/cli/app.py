@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from immunodig.errors import ImmunodigError
+from immunodig.errors import BuildInterrupted, ImmunodigError
 
 app = typer.Typer(
     name="immunodig",
@@ -57,9 +57,13 @@ for _name in COMMAND_MODULES:
 
 
 def main() -> None:
-    """Entry point: run the app, turning ImmunodigError into a clean message and exit code 2."""
+    """Entry point: run the app, turning ImmunodigError into a clean message and exit code 2
+    (an interrupted build: its message and 128 + the signal number, 143 for SIGTERM)."""
     try:
         app()
     except ImmunodigError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    except BuildInterrupted as exc:  # SIGTERM / Ctrl-C in a build: workers stopped, run marked
+        typer.echo(f"interrupted: {exc}", err=True)
+        sys.exit(128 + exc.signum)

@@ -24,6 +24,11 @@ def register(app: typer.Typer) -> None:
             help="Pseudonymisation key: the manifest's patient_id values are raw hospital IDs, "
                  "replaced by the same keyed pseudonyms import-clinical makes; without it the "
                  "IDs must already be pseudonyms.")] = None,
+        store_paths: Annotated[str, typer.Option(
+            help="How slide file paths (their names often carry identifiers) are kept in the "
+                 "store, slide.json and failure.json: absolute | relative (to the store's "
+                 "folder) | none (images in show/report then say 'slide file not available').")
+        ] = "absolute",
         mpp: Annotated[Optional[float], typer.Option(
             help="Microns per pixel for slides whose metadata has none.")] = None,
         workers: Annotated[int, typer.Option(help="Local worker processes.")] = 1,
@@ -103,7 +108,7 @@ def register(app: typer.Typer) -> None:
 
             key = load_key(key_file)
         summary = build_features(list(inputs), store, cfg, manifest=manifest, work_dir=work_dir,
-                                 pseudonym_key=key,
+                                 pseudonym_key=key, store_paths=store_paths,
                                  workers=workers, executor=executor, slurm=slurm,
                                  show_progress=not quiet)
         print_build_summary(summary)

@@ -63,7 +63,7 @@ def register(app: typer.Typer) -> None:
         for slide_id in resolve_slides(store, slide, every):
             dest = out_dir / slide_id if (out_dir and every) else out_dir
             folder = locate_slide_folder(store, slide_id, work_dir)
-            written = write_slide_overlays(folder, dest)
+            written = write_slide_overlays(folder, dest, store_dir=store.resolve().parent)
             if run_id is not None:
                 written["attention"] = write_attention_overlay(store, folder, run_id, dest)
             for kind, result in written.items():

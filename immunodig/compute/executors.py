@@ -66,7 +66,10 @@ def run_process_pool(
 
     Processes are started with ``spawn`` so each worker opens its own slide handles and model
     (no state forked from the parent, safe with torch and openslide); each uses one compute
-    thread, the pool providing the parallelism.
+    thread, the pool providing the parallelism. Workers die with this process even when it is
+    killed (:mod:`immunodig.compute.parent_death`), ignore SIGINT (a Ctrl-C is the driver's to
+    handle) and are terminated, not waited for, when the consumer stops on an exception (e.g.
+    :class:`~immunodig.errors.BuildInterrupted`).
 
     When a worker process dies, the jobs that were running then are suspects: each is rerun
     alone in a fresh process, and one that kills its worker again is reported through
@@ -127,13 +130,14 @@ def _pool_round(fn, jobs, indices, ctx, workers: int, suspects: list[int]):
     queued are left for the caller to resubmit.
     """
     import multiprocessing as mp
+    import os
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
     context = mp.get_context("spawn")
     started_queue = context.SimpleQueue()
     pool = ProcessPoolExecutor(max_workers=min(workers, len(indices)), mp_context=context,
-                               initializer=_init_worker, initargs=(started_queue,))
+                               initializer=_init_worker, initargs=(started_queue, os.getpid()))
     try:
         futures = {pool.submit(_run_announced, fn, i, jobs[i], ctx): i for i in indices}
         pending, completed = set(futures), set()
@@ -154,6 +158,9 @@ def _pool_round(fn, jobs, indices, ctx, workers: int, suspects: list[int]):
                     started.add(started_queue.get())
                 suspects.extend(sorted(started - completed))
                 return
+    except BaseException:  # interrupted, or the consumer stopped: do not wait for running jobs
+        _terminate_workers(pool)
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         started_queue.close()
@@ -162,10 +169,27 @@ def _pool_round(fn, jobs, indices, ctx, workers: int, suspects: list[int]):
 _STARTED = None  # in a worker: the queue on which it announces each job it starts
 
 
-def _init_worker(started_queue) -> None:
+def _init_worker(started_queue, parent_pid: int) -> None:
+    import signal
+
+    from immunodig.compute.parent_death import die_with_parent
+
     global _STARTED
+    die_with_parent(parent_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _STARTED = started_queue
     _limit_threads()
+
+
+def _terminate_workers(pool) -> None:
+    """Stop a pool's worker processes now (SIGTERM), jobs still running included."""
+    terminate = getattr(pool, "terminate_workers", None)  # Python >= 3.14
+    if terminate is not None:
+        terminate()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        if process.is_alive():
+            process.terminate()
 
 
 def _run_announced(fn, index: int, job, ctx):

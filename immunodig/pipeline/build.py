@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 from immunodig import __version__
 from immunodig import slide_folder as sf
 from immunodig.config import BuildConfig
-from immunodig.errors import ConfigError, ModelFileError
+from immunodig.errors import BuildInterrupted, ConfigError, ModelFileError
 from immunodig.pipeline.discovery import discover_slides, make_jobs, read_slide_manifest, refuse_duplicate_content
+from immunodig.pipeline.interrupt import interrupt_on_signals
 from immunodig.pipeline.slide_job import RunContext, SlideJob, SlideOutcome, result_key, run_slide_job
 from immunodig.pipeline.slide_qc import qc_rules
 from immunodig.progress import progress
@@ -137,6 +138,7 @@ def build_features(
     slurm: SlurmOptions | None = None,
     pseudonym_key: bytes | None = None,
     show_progress: bool = True,
+    store_paths: str = "absolute",
 ) -> BuildSummary:
     """Process slides and load their features into the store.
 
@@ -163,6 +165,9 @@ def build_features(
     slurm : SlurmOptions, optional
         Array shape and resources for ``executor="slurm"`` (logs default to
         ``<work_dir>/slurm_logs``).
+    store_paths : {"absolute", "relative", "none"}
+        How slide file paths are kept in slide.json, failure.json and the store
+        (:data:`immunodig.slide_folder.STORE_PATHS`; ``relative``: to the store's folder).
 
     Returns
     -------
@@ -172,6 +177,7 @@ def build_features(
     from immunodig.store.writer_lock import WriterLock
 
     check_executor(executor)
+    sf.check_store_paths(store_paths)
     cfg = cfg or BuildConfig()
     qc_rules(cfg.qc_rules)  # unknown rule names are refused before anything is recorded
     store_path = Path(store_path)
@@ -192,12 +198,13 @@ def build_features(
     # once, and a run still 'running' now was interrupted (its driver was killed).
     with WriterLock(store_path, "build-features"):
         return _run_build(jobs, store_path, cfg, work, hashes, run_id, workers, executor, slurm,
-                          show_progress)
+                          show_progress, store_paths)
 
 
 def _run_build(jobs: list[SlideJob], store_path: Path, cfg: BuildConfig, work: Path,
                hashes: dict[str, str], run_id: str, workers: int, executor: str,
-               slurm: SlurmOptions | None, show_progress: bool) -> BuildSummary:
+               slurm: SlurmOptions | None, show_progress: bool,
+               store_paths: str = "absolute") -> BuildSummary:
     from immunodig.store import Store
 
     with Store.open(store_path) as store:
@@ -205,8 +212,27 @@ def _run_build(jobs: list[SlideJob], store_path: Path, cfg: BuildConfig, work: P
         store.record_run(run_id=run_id, code_version=__version__, config=cfg.to_dict(),
                          config_hash=cfg.config_hash(), model_hashes=hashes)
     ctx = RunContext(cfg, str(work), run_id, hashes,
-                     tile_loader_workers=0 if workers > 1 or executor == "debug" else 1)
+                     tile_loader_workers=0 if workers > 1 or executor == "debug" else 1,
+                     store_paths=store_paths, store_dir=str(store_path.resolve().parent))
     summary = BuildSummary(run_id, str(work))
+    try:
+        with interrupt_on_signals():
+            _run_jobs(jobs, ctx, executor, workers, slurm, summary, show_progress)
+            ingest(store_path, summary.outcomes, run_id, store_paths=store_paths)
+    except BuildInterrupted as exc:
+        # Workers are stopped; what finished is stored, and the run says it was interrupted.
+        ingest(store_path, summary.outcomes, run_id, interrupted=True, store_paths=store_paths)
+        then = ("the Slurm array keeps running: `python cli.py ingest` loads its slides later"
+                if executor == "slurm" else "rerun the same command to do the rest")
+        raise BuildInterrupted(exc.signum, (
+            f"{exc}: {len(summary.outcomes)} of {len(jobs)} slides processed and stored, run "
+            f"{run_id} marked interrupted; {then}")) from None
+    return summary
+
+
+def _run_jobs(jobs: list[SlideJob], ctx: RunContext, executor: str, workers: int,
+              slurm: SlurmOptions | None, summary: BuildSummary, show_progress: bool) -> None:
+    """Run every job, H&E slides first, appending outcomes to ``summary`` as they finish."""
     he_jobs = [j for j in jobs if j.stain == "HE"]
     with progress(len(jobs), "slides", enabled=show_progress) as bar:
 
@@ -220,8 +246,6 @@ def _run_build(jobs: list[SlideJob], store_path: Path, cfg: BuildConfig, work: P
         # H&E slides go first and the IHC jobs are told which H&E folder to register onto.
         run(he_jobs)
         run(with_references([j for j in jobs if j.stain != "HE"], summary.outcomes, he_jobs))
-    ingest(store_path, summary.outcomes, run_id)
-    return summary
 
 
 def with_references(ihc_jobs: list[SlideJob], he_outcomes: list[SlideOutcome],
@@ -278,8 +302,13 @@ def skip_if_complete(job: SlideJob, ctx: RunContext) -> SlideOutcome | None:
     return None
 
 
-def ingest(store_path: str | Path, outcomes: list[SlideOutcome], run_id: str) -> None:
-    """Single writer: load every finished slide folder, record every failure, close the run."""
+def ingest(store_path: str | Path, outcomes: list[SlideOutcome], run_id: str, *,
+           interrupted: bool = False, store_paths: str = "absolute") -> None:
+    """Single writer: load every finished slide folder, record every failure, close the run
+    (``interrupted``: mark it so, with the number of slides it finished). Failure paths are kept
+    as ``store_paths`` says; one with neither id nor path is keyed by a hash of its path."""
+    import hashlib
+
     from immunodig.features.catalog import catalog
     from immunodig.store import SlideDirError, Store
 
@@ -293,8 +322,13 @@ def ingest(store_path: str | Path, outcomes: list[SlideOutcome], run_id: str) ->
                     store.record_failure(path=o.path, slide_id=o.slide_id, run_id=run_id,
                                          reason="corrupt", message=str(exc))
             else:
-                store.record_failure(path=o.path, slide_id=o.slide_id, run_id=run_id,
+                path = sf.stored_slide_path(o.path, store_paths, Path(store_path).resolve().parent)
+                key = "file_" + hashlib.sha256(str(Path(o.path).resolve()).encode()).hexdigest()[:16]
+                store.record_failure(path=path, slide_id=o.slide_id, slide_key=key, run_id=run_id,
                                      reason=o.reason or "failed", message=o.message or "")
+        if interrupted:
+            store.mark_interrupted_runs()  # the writer lock is held: only this run is running
+            return
         failed = sum(o.status == "failed" for o in outcomes)
         status = "done" if failed == 0 else ("failed" if failed == len(outcomes) else "partial")
         store.finish_run(run_id, status)

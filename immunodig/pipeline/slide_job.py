@@ -65,6 +65,14 @@ class RunContext:
     run_id: str
     model_hashes: dict[str, str]
     tile_loader_workers: int = 0
+    #: ``--store-paths`` (:data:`immunodig.slide_folder.STORE_PATHS`) and the store's folder,
+    #: which ``relative`` paths are relative to.
+    store_paths: str = "absolute"
+    store_dir: str = ""
+
+    def stored_path(self, path: str | Path) -> str | None:
+        """The form of a slide file's path this run writes (slide.json, failure.json)."""
+        return sf.stored_slide_path(path, self.store_paths, self.store_dir)
 
 
 def result_key(job: SlideJob, ctx: RunContext) -> str:
@@ -80,6 +88,8 @@ def result_key(job: SlideJob, ctx: RunContext) -> str:
     ref = Path(job.reference_folder).name if job.reference_folder else None
     data = {"run_id": ctx.run_id, "stain": job.stain, "patient_id": job.patient_id,
             "mpp_override": ctx.cfg.mpp_override, "reference_slide": ref}
+    if ctx.store_paths != "absolute":  # slide.json differs; absolute keeps earlier keys valid
+        data["store_paths"] = ctx.store_paths
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -121,13 +131,15 @@ def run_slide_job(job: SlideJob, ctx: RunContext) -> SlideOutcome:
 def _fail(job: SlideJob, ctx: RunContext, slide_id: str | None, folder: Path | None,
           reason: str, message: str, t0: float) -> SlideOutcome:
     """Record a failure; a folder holding an earlier run's valid result is left as it is."""
+    if ctx.store_paths != "absolute":  # the message names the file too
+        message = sf.redact_slide_path(message, job.path, ctx.stored_path(job.path))
     if folder is not None:
         sf.discard(sf.staging_dir(ctx.work_dir, slide_id))
         if not sf.holds_valid_result(folder):
             folder.mkdir(parents=True, exist_ok=True)
             (folder / sf.MANIFEST_JSON).unlink(missing_ok=True)
             write_json_atomic(folder / sf.FAILURE_JSON, {
-                "path": str(Path(job.path).resolve()), "slide_id": slide_id, "reason": reason,
+                "path": ctx.stored_path(job.path), "slide_id": slide_id, "reason": reason,
                 "message": message, "run_id": ctx.run_id, "failed_at": _now(),
             })
     return SlideOutcome(job.path, "failed", slide_id, str(folder) if folder else None,
@@ -148,7 +160,7 @@ def _process(slide, job: SlideJob, ctx: RunContext, folder: Path) -> tuple[str, 
     folder.mkdir(parents=True, exist_ok=True)
 
     record = slide.describe()
-    record.update(patient_id=job.patient_id, stain=job.stain,
+    record.update(path=ctx.stored_path(slide.path), patient_id=job.patient_id, stain=job.stain,
                   checksum_sha256=file_sha256(slide.path))
     write_json_atomic(folder / sf.SLIDE_JSON, record)
 

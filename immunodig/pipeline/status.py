@@ -68,7 +68,7 @@ def slide_status(store_path: str | Path, work_dir: str | Path | None = None) -> 
         with latest as (
             select slide_id, path, status, reason, run_id, updated_at
             from slide_status
-            qualify row_number() over (partition by coalesce(slide_id, path)
+            qualify row_number() over (partition by slide_key
                                        order by updated_at desc) = 1
         )
         select l.slide_id, l.path, l.status, l.reason, l.run_id, l.updated_at,

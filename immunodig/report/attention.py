@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from immunodig import slide_folder as sf
 from immunodig.errors import SectionUnavailable, SlideArtefactError
 from immunodig.report.figures import new_figure, png_data_uri
 from immunodig.report.sections import FigureItem, Section, TableItem
@@ -84,7 +85,9 @@ def top_tiles(store: str | Path, run_id: str, k: int = TOP_TILES) -> pl.DataFram
     rows = query(store, _WITH_BAG_SIZE, {"run": run_id}).join(_predicted_groups(store, run_id),
                                                               on="patient_id")
     rows = rows.with_columns((pl.col("attention") * pl.col("bag_tiles")).alias("relative"))
-    paths = query(store, "select slide_id, path from slides")
+    base = Path(store).resolve().parent  # a relative path (--store-paths relative) is from here
+    paths = query(store, "select slide_id, path from slides").with_columns(
+        pl.col("path").map_elements(lambda p: str(sf.resolve_slide_path(p, base)), return_dtype=pl.Utf8))
     return (rows.sort("relative", descending=True).group_by("high", maintain_order=True).head(k)
             .join(paths, on="slide_id", how="left"))
 

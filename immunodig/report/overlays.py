@@ -229,7 +229,7 @@ def plot_registration(art: SlideArtefacts, thumb: np.ndarray | None = None, ax=N
     if art.mask is None:
         raise SlideArtefactError(f"slide {art.slide_id}: no mask.png; rebuild the slide")
     ref = load_slide_artefacts(art.folder.parent / str(reg["reference_slide_id"]),
-                               with_nuclei=False)
+                               with_nuclei=False, store_dir=art.store_dir)
     ax = _base(ref, read_thumbnail(ref), axes_or_new(ax, (6, 6)))
     transform = RigidTransform(float(reg["angle_deg"]), tuple(reg["shift_um"]),
                                tuple(reg["centre_um"]), float(reg["overlap_dice"]))
@@ -342,7 +342,7 @@ def write_attention_overlay(store: str | Path, folder: str | Path, run_id: str,
     from immunodig.io import atomic_path
     from immunodig.report.attention import slide_attention
 
-    art = load_slide_artefacts(folder)
+    art = load_slide_artefacts(folder, store_dir=Path(store).resolve().parent)
     try:
         rows = slide_attention(store, art.slide_id, run_id)
     except SlideArtefactError as exc:
@@ -356,8 +356,9 @@ def write_attention_overlay(store: str | Path, folder: str | Path, run_id: str,
 
 
 def write_slide_overlays(folder: str | Path, out_dir: str | Path | None = None,
-                         dpi: int = 100) -> dict[str, Path | str]:
-    """Write the overlay PNGs of one slide's stain (default: into its own folder).
+                         dpi: int = 100, store_dir: str | Path | None = None) -> dict[str, Path | str]:
+    """Write the overlay PNGs of one slide's stain (default: into its own folder); ``store_dir``
+    (the store's folder) resolves a relative slide path.
 
     Returns
     -------
@@ -366,7 +367,7 @@ def write_slide_overlays(folder: str | Path, out_dir: str | Path | None = None,
     """
     from immunodig.io import atomic_path
 
-    art = load_slide_artefacts(folder)
+    art = load_slide_artefacts(folder, store_dir=store_dir)
     out = Path(out_dir) if out_dir else art.folder
     thumb = read_thumbnail(art)
     result: dict[str, Path | str] = {}

@@ -51,6 +51,15 @@ class SlideArtefacts:
     config: dict = field(default_factory=dict)
     ihc_cells: pl.DataFrame | None = None
     registration: dict | None = None
+    #: Folder of the store, which a relative ``path`` (``--store-paths relative``) is relative
+    #: to; ``None``: the default layout, ``<store>_slides/<slide_id>/`` beside the store.
+    store_dir: Path | None = None
+
+    @property
+    def slide_file(self) -> Path | None:
+        """The slide file, or ``None`` when no path was stored (``--store-paths none``)."""
+        base = self.store_dir if self.store_dir is not None else self.folder.parent.parent
+        return sf.resolve_slide_path(self.slide.get("path"), base)
 
     @property
     def slide_id(self) -> str:
@@ -71,10 +80,12 @@ class SlideArtefacts:
 
 
 def load_slide_artefacts(folder: str | Path, with_nuclei: bool = True,
-                         nuclei_columns: list[str] | None = None) -> SlideArtefacts:
+                         nuclei_columns: list[str] | None = None,
+                         store_dir: str | Path | None = None) -> SlideArtefacts:
     """Read a per-slide folder (:mod:`immunodig.slide_folder`); raise when ``slide.json`` is absent.
 
-    ``nuclei_columns`` limits what is read of ``nuclei.parquet`` (all columns by default).
+    ``nuclei_columns`` limits what is read of ``nuclei.parquet`` (all columns by default);
+    ``store_dir`` is the store's folder (:attr:`SlideArtefacts.store_dir`).
     """
     folder = Path(folder)
     try:
@@ -90,7 +101,7 @@ def load_slide_artefacts(folder: str | Path, with_nuclei: bool = True,
     reg_path = folder / sf.REGISTRATION_JSON
     registration = sf.read_json(reg_path) if reg_path.is_file() else None
     return SlideArtefacts(folder, slide, sf.read_tiles(folder), nuclei, mask, mask_mpp, config,
-                          ihc_cells, registration)
+                          ihc_cells, registration, Path(store_dir) if store_dir else None)
 
 
 def thumbnail_mpp(art: SlideArtefacts, max_px: int = THUMB_MAX_PX) -> float:
@@ -99,14 +110,18 @@ def thumbnail_mpp(art: SlideArtefacts, max_px: int = THUMB_MAX_PX) -> float:
 
 
 def read_thumbnail(art: SlideArtefacts, max_px: int = THUMB_MAX_PX) -> np.ndarray | None:
-    """The slide's thumbnail, or ``None`` (logged) when the slide file cannot be opened.
+    """The slide's thumbnail, or ``None`` (logged) when the slide file cannot be opened or no
+    path was stored (``--store-paths none``).
 
     tifffile's own messages about odd tags of scanner files are silenced (errors stay).
     """
     from immunodig.slides import Slide
 
     logging.getLogger("tifffile").setLevel(logging.ERROR)
-    path = art.slide.get("path")
+    path = art.slide_file
+    if path is None:
+        log.info("slide %s: no slide file path stored (--store-paths none)", art.slide_id)
+        return None
     mpp = art.mpp if art.slide.get("mpp_source") == "override" else None
     try:
         with Slide(path, mpp=mpp) as slide:

@@ -123,7 +123,8 @@ def gallery_section(store: Path, work_dir: Path | None = None,
     for slide in picked:
         try:
             art = load_slide_artefacts(work / slide.slide_id,
-                                       nuclei_columns=["x_px", "y_px", "cell_class"])
+                                       nuclei_columns=["x_px", "y_px", "cell_class"],
+                                       store_dir=Path(store).resolve().parent)
         except ImmunodigError as exc:
             sec.notes.append(f"{slide.slide_id}: not available: {exc}")
             continue
@@ -159,7 +160,8 @@ def gallery_section(store: Path, work_dir: Path | None = None,
                 no_data(panel, "no data")
                 notes.append(str(exc))
         caption = f"{slide.slide_id} ({art.stain}, patient {slide.patient_id or '-'})" + (
-            f" (not available: {'; '.join(notes)})" if notes else "")
+            f" (not available: {'; '.join(notes)})" if notes else "") + (
+            "" if thumb is not None else " (no thumbnail: slide file not available)")
         sec.figures.append(FigureItem(png_data_uri(fig, dpi=80, fmt="jpeg"), caption,
                                       slide.slide_id))
     return sec

@@ -233,12 +233,14 @@ class Store:
         message: str,
         slide_id: str | None = None,
         path: str | Path | None = None,
+        slide_key: str | None = None,
     ) -> None:
-        """Record that a slide failed in a run (``slide_status`` row with status ``failed``)."""
+        """Record that a slide failed in a run (``slide_status`` row with status ``failed``;
+        ``slide_key`` keys a row with neither id nor path)."""
         self._require_writable()
         with self.transaction() as con:
             ingest.record_failure(con, run_id=run_id, reason=reason, message=message,
-                                  slide_id=slide_id, path=path)
+                                  slide_id=slide_id, path=path, slide_key=slide_key)
 
     def record_run(
         self,

@@ -227,6 +227,7 @@ def record_failure(
     message: str,
     slide_id: str | None = None,
     path: str | Path | None = None,
+    slide_key: str | None = None,
 ) -> None:
     """Upsert a ``failed`` row of ``slide_status`` (caller holds the transaction).
 
@@ -240,12 +241,14 @@ def record_failure(
         What went wrong and what to do (no patient data).
     slide_id, path : str, optional
         At least one; the path is kept only when the slide has no id (failed before fingerprinting).
+    slide_key : str, optional
+        The row's key when neither is known (a slide without id whose path is not stored).
     """
     if reason not in FAILURE_REASONS:
         raise StoreError(f"failure reason {reason!r} is not one of {FAILURE_REASONS}")
-    if slide_id is None and path is None:
-        raise StoreError("record_failure needs a slide_id or a path")
-    key = slide_id if slide_id is not None else str(path)
+    if slide_id is None and path is None and slide_key is None:
+        raise StoreError("record_failure needs a slide_id, a path or a slide_key")
+    key = slide_id if slide_id is not None else (str(path) if path is not None else slide_key)
     con.execute(
         """
         insert into slide_status (slide_key, slide_id, path, run_id, status, reason, message)
@@ -254,7 +257,7 @@ def record_failure(
             status = 'failed', reason = excluded.reason, message = excluded.message,
             manifest_sha256 = null, updated_at = now()
         """,
-        {"key": key, "slide_id": slide_id, "path": None if slide_id else str(path),
+        {"key": key, "slide_id": slide_id, "path": None if slide_id or path is None else str(path),
          "run_id": run_id, "reason": reason, "message": message},
     )
 
@@ -342,7 +345,7 @@ def ingest_slide_dir(con, path: str | Path) -> IngestResult:
                 properties_json = excluded.properties_json, ingested_at = now()
             """,
             {**{k: slide[k] for k in sf.SLIDE_KEYS},
-             "path": str(slide["path"]),
+             "path": None if slide["path"] is None else str(slide["path"]),  # --store-paths none
              "properties_json": _clean_properties(slide.get("properties"), folder / sf.SLIDE_JSON)},
         )
         if slide["patient_id"] is not None:
@@ -370,7 +373,7 @@ def ingest_slide_dir(con, path: str | Path) -> IngestResult:
         # a failure of this slide's file in the same run, recorded before it had an id, is superseded
         con.execute(
             "delete from slide_status where slide_id is null and path = $p and run_id = $r",
-            {"p": str(slide["path"]), "r": run_id},
+            {"p": None if slide["path"] is None else str(slide["path"]), "r": run_id},
         )
         con.execute(
             """

@@ -152,3 +152,31 @@ def test_attention_overlay_and_report_section(store, copy, tmp_path):
     expected = query(copy, "select sum(attention) from mil_attention where slide_id = $s and model_run_id = $r",
                      {"s": slide, "r": run}).item()
     assert sum(w for w in weights if w is not None) == pytest.approx(expected)
+
+
+@pytest.mark.usefixtures("torch_one_thread")
+def test_attention_tiles_find_slides_by_a_path_relative_to_the_store(copy):
+    """``--store-paths relative``: the report's most attended tiles are read from the slide files
+    a relative ``slides.path`` names, resolved against the store's folder (not the working one);
+    with no path stored (``none``) a tile has no image and the figure says so."""
+    import os
+
+    from immunodig.mil.store_evaluation import evaluate_store_mil
+    from immunodig.report.attention import _tile_figure, _tile_image, top_tiles
+    from immunodig.store import Store
+
+    run = evaluate_store_mil(copy, "pfs", "abmil", **FAST)["model_run_id"]
+    with Store.open(copy) as s, s.transaction() as con:
+        for slide_id, path in con.execute("select slide_id, path from slides").fetchall():
+            con.execute("update slides set path = $p where slide_id = $s",
+                        {"p": os.path.relpath(path, copy.parent), "s": slide_id})
+    tops = top_tiles(copy, run)
+    assert tops.height and all(Path(p).is_absolute() and Path(p).is_file() for p in tops["path"])
+    row = tops.row(0, named=True)
+    assert _tile_image(row["path"], row["x_um"], row["y_um"], row["tile_um"]) is not None
+    with Store.open(copy) as s, s.transaction() as con:
+        con.execute("update slides set path = null")
+    tops = top_tiles(copy, run)
+    assert tops["path"].null_count() == tops.height
+    fig = _tile_figure(tops.head(2), "no files")
+    assert "slide file\nnot available" in [t.get_text() for ax in fig.axes for t in ax.texts]
