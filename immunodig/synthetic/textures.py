@@ -27,10 +27,10 @@ NORM_LAMINA, NORM_EPITHELIUM, NORM_LUMEN = 0, 1, 2
 #: Tumour glands: one per seed of a jittered grid (spacing µm, jitter), rounded (radius a share of
 #: the spacing, per gland) and kept apart by septa (half-width range µm) along the Voronoi edges;
 #: outlines warped by smooth noise (µm); a lumen around the seed (share of the outline distance).
-GLAND_SPACING_UM = 80.0
+GLAND_SPACING_UM = 90.0
 GLAND_JITTER = 0.8
 GLAND_RADIUS_SHARE = (0.55, 0.85)
-SEPTUM_HALF_UM = (2.0, 6.0)
+SEPTUM_HALF_UM = (3.0, 8.0)
 GLAND_WARP_UM = 7.0
 LUMEN_SHARE = (0.3, 0.65)
 #: Spacing of normal crypts and their radius (µm).
