@@ -35,6 +35,8 @@ MIN_AREA_UM2 = 300.0
 #: Stated tolerance on the pooled test slides: |predicted / truth - 1| for counts and areas.
 COUNT_TOLERANCE = 0.20
 AREA_TOLERANCE = 0.25
+#: ... and pooled matched-object recall and precision at least this.
+MATCH_FLOOR = 0.8
 
 
 def slide_params(i: int, seed: int):
@@ -112,9 +114,9 @@ def format_table(per_slide: dict[str, dict], pooled: dict[str, dict]) -> str:
 
 
 def within_tolerance(pooled: dict[str, dict]) -> dict[str, bool]:
-    """Whether each class's pooled count and area lie within the stated tolerance."""
+    """Whether each class's pooled count, area, recall and precision lie within the stated tolerance."""
     return {cls: abs(m["count_ratio"] - 1) <= COUNT_TOLERANCE and abs(m["area_ratio"] - 1) <= AREA_TOLERANCE
-            for cls, m in pooled.items()}
+            and min(m["recall"], m["precision"]) >= MATCH_FLOOR for cls, m in pooled.items()}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -151,8 +153,9 @@ def main(argv: list[str] | None = None) -> dict:
     pooled = pool_comparisons(list(per_slide.values()))
     ok = within_tolerance(pooled)
     print(format_table(per_slide, pooled))
+    verdict = ", ".join(f"{c} {'ok' if v else 'OUTSIDE'}" for c, v in ok.items())
     print(f"min object area {args.min_area_um2:g} µm²; tolerance: pooled counts within ±{COUNT_TOLERANCE:.0%}, "
-          f"areas within ±{AREA_TOLERANCE:.0%}: " + ", ".join(f"{c} {'ok' if v else 'OUTSIDE'}" for c, v in ok.items()))
+          f"areas within ±{AREA_TOLERANCE:.0%}, recall and precision >= {MATCH_FLOOR:g}: {verdict}")
     print(f"generation {t_gen:.0f} s, training {t_train:.0f} s, build-features {t_build:.0f} s")
     result = {"args": {k: str(v) for k, v in vars(args).items()}, "per_slide": per_slide, "pooled": pooled,
               "within_tolerance": ok, "seconds": {"generation": t_gen, "training": t_train, "build": t_build}}

@@ -21,10 +21,11 @@ def _script():
 @pytest.mark.slow
 def test_structures_recovered_on_unseen_generated_slides(tmp_path):
     script = _script()
-    result = script.main(["--out", str(tmp_path / "run")])
+    result = script.main(["--out", str(tmp_path / "run"), "--json", str(tmp_path / "result.json")])
     pooled = result["pooled"]
     assert set(pooled) == {"TLS", "Gland"} and len(result["per_slide"]) == 3
     for cls, m in pooled.items():
         assert abs(m["count_ratio"] - 1) <= script.COUNT_TOLERANCE, (cls, m)
         assert abs(m["area_ratio"] - 1) <= script.AREA_TOLERANCE, (cls, m)
+        assert min(m["recall"], m["precision"]) >= script.MATCH_FLOOR, (cls, m)
     assert result["within_tolerance"] == {"TLS": True, "Gland": True}
