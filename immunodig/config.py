@@ -12,7 +12,7 @@ from immunodig.errors import ConfigError
 from immunodig.vocab import PLAUSIBLE_MPP, mpp_is_plausible
 
 #: Nucleus segmentation backends (``immunodig.nuclei.get_segmenter``).
-NUCLEI_BACKENDS: tuple[str, ...] = ("classical", "cellpose", "torchscript")
+NUCLEI_BACKENDS: tuple[str, ...] = ("classical", "cellpose", "torchscript", "segmenter")
 
 
 @dataclass(frozen=True)

@@ -38,8 +38,8 @@ def register(app: typer.Typer) -> None:
         tissue_model: Annotated[Optional[Path], typer.Option(
             help="Tissue classifier checkpoint (default: the shipped model).")] = None,
         nuclei_backend: Annotated[str, typer.Option(
-            help="classical | cellpose | torchscript | none (none skips the nuclei stage: no "
-                 "TIL features).")] = "classical",
+            help="classical | cellpose | torchscript | segmenter (a train-segmenter / lab semantic "
+                 "model, --nuclei-model) | none (none skips the nuclei stage: no TIL features).")] = "classical",
         nuclei_model: Annotated[Optional[Path], typer.Option(
             help="Model file for the nuclei backend.")] = None,
         cell_classifier: Annotated[Optional[str], typer.Option(

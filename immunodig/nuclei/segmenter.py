@@ -16,7 +16,7 @@ from immunodig.errors import ConfigError
 
 #: Backend used when none is named (chosen by leave-one-image-out AJI on MoNuSeg; docs/nuclei.md).
 DEFAULT_BACKEND = "classical"
-BACKENDS: tuple[str, ...] = ("classical", "cellpose", "torchscript")
+BACKENDS: tuple[str, ...] = ("classical", "cellpose", "torchscript", "segmenter")
 
 
 @runtime_checkable
@@ -35,10 +35,14 @@ def get_segmenter(backend: str | None = None, model: str | None = None, **params
 
     Parameters
     ----------
-    backend : {"classical", "cellpose", "torchscript"} or None
-        ``None`` = :data:`DEFAULT_BACKEND`.
+    backend : {"classical", "cellpose", "torchscript", "segmenter"} or None
+        ``None`` = :data:`DEFAULT_BACKEND`. ``segmenter``: a semantic segmentation network in
+        the structure-segmenter format (``train-segmenter``, or the lab's TorchScript / state
+        dict + side file, e.g. a lymphocyte segmenter); its mask becomes instances by connected
+        components or watershed (:class:`immunodig.structures.inference.StructureSegmenter`).
     model : str or None
-        Model file (``torchscript``: required; ``cellpose``: local file or built-in name).
+        Model file (``torchscript``, ``segmenter``: required; ``cellpose``: local file or
+        built-in name).
     **params
         Backend parameters (see each backend's class).
     """
@@ -59,4 +63,11 @@ def get_segmenter(backend: str | None = None, model: str | None = None, **params
         if model is None:
             raise ConfigError("the torchscript nuclei backend needs a model file (nuclei_model / --model)")
         return TorchScriptSegmenter(model, **params)
+    if backend == "segmenter":
+        from immunodig.structures.inference import StructureSegmenter
+
+        if model is None:
+            raise ConfigError("the segmenter nuclei backend needs a model file (train-segmenter, or the lab's "
+                              "TorchScript / state dict + side file): --nuclei-model")
+        return StructureSegmenter(model, **params)
     raise ConfigError(f"unknown nuclei backend {backend!r}; choose one of {', '.join(BACKENDS)}")
