@@ -15,7 +15,6 @@ WEIGHTS_OPT = typer.Option("--encoder-weights", help="Local file of encoder weig
 PATCH_OPT = typer.Option("--patch", help="Training patch edge in px at --mpp.")
 THREADS_OPT = typer.Option("--threads", help="torch CPU threads (default: torch's).")
 INSTANCES_OPT = typer.Option("--instances", help="components | watershed (touching objects, e.g. nuclei).")
-MARKER_H_OPT = typer.Option("--marker-h", help="--instances watershed: seed height µm (0.5 nuclei, ~4 glands).")
 IMAGE_MPP_OPT = typer.Option("--image-mpp", help="µm/px of image tiles (default --mpp); slides use metadata.")
 
 
@@ -24,11 +23,11 @@ def _classes(value: str | None) -> list[str] | None:
 
 
 def _params(epochs: int, arch: str, encoder: str, seed: int, patch: int, threads: Optional[int],
-            instances: str, encoder_weights: Optional[Path], marker_h: float = 0.5):
+            instances: str, encoder_weights: Optional[Path]):
     from immunodig.structures.training import SegmenterTrainingParams
 
     return SegmenterTrainingParams(architecture=arch, encoder=encoder, epochs=epochs, seed=seed, patch_px=patch,
-                                   num_threads=threads, instances=instances, marker_h_um=marker_h,
+                                   num_threads=threads, instances=instances,
                                    encoder_weights=str(encoder_weights) if encoder_weights else None)
 
 
@@ -56,7 +55,6 @@ def register(app: typer.Typer) -> None:
         patch: Annotated[int, PATCH_OPT] = 256,
         threads: Annotated[Optional[int], THREADS_OPT] = None,
         instances: Annotated[str, INSTANCES_OPT] = "components",
-        marker_h: Annotated[float, MARKER_H_OPT] = 0.5,
         encoder_weights: Annotated[Optional[Path], WEIGHTS_OPT] = None,
         image_mpp: Annotated[Optional[float], IMAGE_MPP_OPT] = None,
         licence: Annotated[str, typer.Option("--licence", help="Licence of the training data.")] = "unknown",
@@ -66,7 +64,7 @@ def register(app: typer.Typer) -> None:
 
         summary = train_segmenter_folder(
             train_dir, out, mpp, _classes(classes),
-            _params(epochs, arch, encoder, seed, patch, threads, instances, encoder_weights, marker_h),
+            _params(epochs, arch, encoder, seed, patch, threads, instances, encoder_weights),
             image_mpp=image_mpp, licence=licence)
         typer.echo(f"wrote {out}: classes {', '.join(summary['classes'])}; best epoch {summary['best_epoch']}, "
                    f"validation dice {summary['best_val_dice']:.3f} ({summary['validation']})")
@@ -88,7 +86,6 @@ def register(app: typer.Typer) -> None:
         patch: Annotated[int, PATCH_OPT] = 256,
         threads: Annotated[Optional[int], THREADS_OPT] = None,
         instances: Annotated[str, INSTANCES_OPT] = "components",
-        marker_h: Annotated[float, MARKER_H_OPT] = 0.5,
         encoder_weights: Annotated[Optional[Path], WEIGHTS_OPT] = None,
         image_mpp: Annotated[Optional[float], IMAGE_MPP_OPT] = None,
     ) -> None:
@@ -108,8 +105,7 @@ def register(app: typer.Typer) -> None:
 
             regions, names = load_annotated_folder(directory, mpp, _classes(classes), image_mpp)
             metrics = cross_validate(regions, names, mpp, cv,
-                                     _params(epochs, arch, encoder, seed, patch, threads, instances, encoder_weights,
-                                             marker_h))
+                                     _params(epochs, arch, encoder, seed, patch, threads, instances, encoder_weights))
             metrics.update({"mpp": mpp, "classes": names})
         _print_scores(metrics)
         if json_out is not None:

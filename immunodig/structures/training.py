@@ -59,9 +59,6 @@ class SegmenterTrainingParams:
         HED jitter strength.
     instances : str
         ``components`` or ``watershed`` (touching objects such as nuclei).
-    marker_h_um : float
-        ``watershed``: height (µm) of the distance-transform maxima that seed objects (about 0.5
-        for nuclei; a few µm for glands pressed together).
     min_object_um2 : float
         Objects smaller than this are dropped at inference.
     seed : int
@@ -85,7 +82,6 @@ class SegmenterTrainingParams:
     focus: float = 0.5
     stain_sigma: float = 0.05
     instances: str = "components"
-    marker_h_um: float = 0.5
     min_object_um2: float = 0.0
     seed: int = 0
     num_threads: int | None = None
@@ -177,8 +173,7 @@ def segmenter_metadata(classes: Sequence[str], mpp: float, params: SegmenterTrai
     return ModelMetadata(architecture=params.architecture, class_names=["background", *classes], input_mpp=mpp,
                          tile_size_px=params.patch_px, mean=IMAGENET_MEAN, std=IMAGENET_STD, output="logits",
                          extra={"encoder": params.encoder, "decoder_channels": list(params.decoder_channels),
-                                "instances": params.instances, "marker_h_um": params.marker_h_um,
-                                "min_object_um2": params.min_object_um2},
+                                "instances": params.instances, "min_object_um2": params.min_object_um2},
                          **kw)
 
 

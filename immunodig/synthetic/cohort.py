@@ -77,8 +77,7 @@ def make_cohort(out_dir: str | os.PathLike, n_patients: int, seed: int, slide_mm
     """Generate the demo cohort.
 
     Writes ``slides/<name>.tiff``, ``slides.csv`` (``file, patient_id, stain``), ``clinical.csv``
-    and ``truth/<name>/`` (``classmap.png``, ``truth.json``, ``nuclei.parquet``,
-    ``structures.geojson``) plus
+    and ``truth/<name>/`` (``classmap.png``, ``truth.json``, ``nuclei.parquet``) plus
     ``truth/patients.csv`` (latent morphology and resistance probability per patient).
 
     Parameters

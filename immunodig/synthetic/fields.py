@@ -184,8 +184,7 @@ class Patch:
 
     def coarse(self, fn, step_um: float, linear: bool = False) -> np.ndarray:
         """``fn(x_um, y_um)`` evaluated on a grid of pitch ~``step_um`` over the patch, then read
-        at every pixel (nearest grid node, or bilinear when ``linear``). ``fn`` may return values
-        with trailing axes (e.g. ``(ny, nx, k)``): the result is then ``(n_pixels, k)``."""
+        at every pixel (nearest grid node, or bilinear when ``linear``)."""
         step = max(1, int(round(step_um / self.mpp)))
         if step == 1:
             return fn(*self.um)
@@ -202,9 +201,8 @@ class Patch:
         fy = (self.yp + 0.5) / step - gy0
         ix = np.minimum(fx.astype(np.int64), nx - 2)
         iy = np.minimum(fy.astype(np.int64), ny - 2)
-        trailing = (1,) * (grid.ndim - 2)
-        tx = (fx - ix).astype(np.float32).reshape(-1, *trailing)
-        ty = (fy - iy).astype(np.float32).reshape(-1, *trailing)
+        tx = (fx - ix).astype(np.float32)
+        ty = (fy - iy).astype(np.float32)
         top = grid[iy, ix] * (1 - tx) + grid[iy, ix + 1] * tx
         bot = grid[iy + 1, ix] * (1 - tx) + grid[iy + 1, ix + 1] * tx
         return top * (1 - ty) + bot * ty

@@ -15,12 +15,6 @@ from immunodig.synthetic.layout import LayoutParams, make_layout
 from immunodig.synthetic.nuclei import NucleusDensities, NucleusTable, sample_nuclei
 from immunodig.synthetic.render import Appearance, render_rgb
 from immunodig.synthetic.slide_writer import write_pyramid_tiff
-from immunodig.synthetic.structures import (
-    TruthStructure,
-    slide_structures,
-    structure_summary,
-    structures_geojson,
-)
 from immunodig.vocab import KATHER_CLASSES
 
 #: Target µm per class-map pixel; the actual value is the nearest integer multiple of the mpp.
@@ -59,9 +53,6 @@ class SlideTruth:
         slide has class ``classmap[y // factor, x // factor]`` with ``factor = classmap_mpp / mpp``.
     nuclei : NucleusTable
         Every drawn nucleus; ``nucleus_tissue`` holds the class index under each centre.
-    structures : list of TruthStructure
-        Every TLS-like aggregate and tumour gland as a level-0 pixel polygon
-        (:mod:`immunodig.synthetic.structures`).
     """
 
     name: str
@@ -77,7 +68,6 @@ class SlideTruth:
     params: SlideParams
     level_count: int
     mpp_written: bool
-    structures: list[TruthStructure] = field(default_factory=list)
 
     @property
     def class_areas_mm2(self) -> dict[str, float]:
@@ -121,8 +111,6 @@ class SlideTruth:
             "til_density_tumour_per_mm2": (self.lymphocyte_density_per_mm2("TUM")
                                            if tum > 0 else None),
             "params": asdict(self.params),
-            "structures_file": "structures.geojson",
-            "structures": structure_summary(self.structures, self.mpp),
         }
 
     def nuclei_frame(self):
@@ -141,8 +129,7 @@ class SlideTruth:
         })
 
     def write(self, out_dir: str | os.PathLike) -> Path:
-        """Write ``classmap.png``, ``truth.json``, ``nuclei.parquet`` and ``structures.geojson``
-        into ``out_dir``."""
+        """Write ``classmap.png``, ``truth.json`` and ``nuclei.parquet`` into ``out_dir``."""
         from PIL import Image
 
         out = Path(out_dir)
@@ -151,9 +138,6 @@ class SlideTruth:
             Image.fromarray(self.classmap).save(tmp, format="PNG")
         with atomic_path(out / "nuclei.parquet") as tmp:
             self.nuclei_frame().write_parquet(tmp)
-        with atomic_path(out / "structures.geojson") as tmp:
-            tmp.write_text(json.dumps(structures_geojson(self.structures, self.width_px, self.height_px,
-                                                         self.mpp)))
         with atomic_path(out / "truth.json") as tmp:
             tmp.write_text(json.dumps(self.summary(), indent=1))
         return out
@@ -261,8 +245,7 @@ def make_slide(path: str | os.PathLike, seed: int, slide_mm: float = 4.0, mpp: f
     write_mpp : bool
         ``False`` writes no resolution metadata (for "missing mpp" error paths).
     truth_dir : path-like, optional
-        Where to write ``classmap.png``, ``truth.json``, ``nuclei.parquet`` and
-        ``structures.geojson``.
+        Where to write ``classmap.png``, ``truth.json`` and ``nuclei.parquet``.
 
     Returns
     -------
@@ -289,7 +272,7 @@ def make_slide(path: str | os.PathLike, seed: int, slide_mm: float = 4.0, mpp: f
     levels = write_pyramid_tiff(path, height, width, strip, mpp if write_mpp else None, desc)
     truth = SlideTruth(path.stem, stain, seed, mpp, width, height, mpp * model.factor,
                        model.classmap, model.nuclei, model.nucleus_tissue, params, levels,
-                       write_mpp, slide_structures(model.classmap, model.factor, mpp, model.fields))
+                       write_mpp)
     if truth_dir is not None:
         truth.write(truth_dir)
     return truth

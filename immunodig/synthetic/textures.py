@@ -12,27 +12,19 @@ from collections.abc import Callable
 
 import numpy as np
 
-from immunodig.synthetic.fields import Fields, Patch, hash_unit
+from immunodig.synthetic.fields import Fields, Patch
 
 # Field keys (any distinct integers; changing one changes every slide's look).
 K_GLAND, K_GLAND2, K_CYTO, K_STROMA, K_STROMA_WARP, K_MUSCLE, K_MUC, K_DEB, K_DEB2 = range(10, 19)
 K_LYM, K_ADI, K_CRYPT, K_GRAIN, K_LOOSE, K_BACK = range(19, 25)
-K_GLAND_WARP, K_GLAND_LUMEN = 25, 26
 
 #: Tumour compartments returned by :func:`tumour_compartment`.
 TUM_STROMA, TUM_EPITHELIUM, TUM_LUMEN = 0, 1, 2
 #: Normal-mucosa compartments returned by :func:`crypt_compartment`.
 NORM_LAMINA, NORM_EPITHELIUM, NORM_LUMEN = 0, 1, 2
 
-#: Tumour glands: one per seed of a jittered grid (spacing µm, jitter), rounded (radius a share of
-#: the spacing, per gland) and kept apart by septa (half-width range µm) along the Voronoi edges;
-#: outlines warped by smooth noise (µm); a lumen around the seed (share of the outline distance).
-GLAND_SPACING_UM = 90.0
-GLAND_JITTER = 0.8
-GLAND_RADIUS_SHARE = (0.55, 0.85)
-SEPTUM_HALF_UM = (3.0, 8.0)
-GLAND_WARP_UM = 7.0
-LUMEN_SHARE = (0.3, 0.65)
+#: Gland-field thresholds of tumour lumen and epithelium (below: septal stroma).
+GLAND_LUMEN, GLAND_EPITHELIUM = 1.15, -0.75
 #: Spacing of normal crypts and their radius (µm).
 CRYPT_SPACING_UM = 80.0
 CRYPT_RADIUS_UM = 31.0
@@ -51,48 +43,17 @@ def _along_across(x: np.ndarray, y: np.ndarray, angle: float) -> tuple[np.ndarra
     return x * c + y * s, y * c - x * s
 
 
-def gland_geometry(x_um: np.ndarray, y_um: np.ndarray, fields: Fields
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Tumour-gland geometry at µm points (the layout is described at :data:`GLAND_SPACING_UM`).
-
-    Returns
-    -------
-    wall : numpy.ndarray
-        Signed depth (µm, float32) inside the gland outline: > 0 in a gland (epithelium or lumen),
-        <= 0 in the septal stroma between glands.
-    lumen : numpy.ndarray
-        Signed depth (µm, float32) inside the gland's lumen: > 0 in the lumen.
-    gland : numpy.ndarray
-        ``int64`` id of the gland whose cell holds the point (unique per grid cell).
-    """
-    s = _f32(GLAND_SPACING_UM)
-    wx = x_um + _f32(GLAND_WARP_UM) * fields.smooth(x_um, y_um, 30.0, K_GLAND_WARP)
-    wy = y_um + _f32(GLAND_WARP_UM) * fields.smooth(x_um, y_um, 30.0, K_GLAND_WARP + 100)
-    d1, d2, dx, dy = fields.voronoi(wx, wy, GLAND_SPACING_UM, K_GLAND, GLAND_JITTER)
-    cx = np.floor((wx - dx) / s).astype(np.int64)
-    cy = np.floor((wy - dy) / s).astype(np.int64)
-    kint = fields.key_int(K_GLAND2)
-    (r0, r1), (s0, s1), (l0, l1) = GLAND_RADIUS_SHARE, SEPTUM_HALF_UM, LUMEN_SHARE
-    radius = s * (_f32(r0) + _f32(r1 - r0) * hash_unit(cx, cy, kint))
-    half_septum = _f32(s0) + _f32(s1 - s0) * np.clip(
-        _f32(0.5) + _f32(0.35) * fields.smooth(x_um, y_um, 40.0, K_GLAND2), 0, 1)
-    to_edge = (d2 - d1) * _f32(0.5)
-    wall = np.minimum(to_edge - half_septum, radius - d1)
-    share = _f32(l0) + _f32(l1 - l0) * hash_unit(cx, cy, kint ^ 0x2545F491)
-    lumen = share * np.minimum(radius, d1 + to_edge - half_septum) - d1 + _f32(3.0) * fields.smooth(
-        x_um, y_um, 8.0, K_GLAND_LUMEN)
-    return wall.astype(np.float32), lumen.astype(np.float32), cy * (1 << 32) + cx
-
-
-def compartment_of(wall: np.ndarray, lumen: np.ndarray) -> np.ndarray:
-    """TUM_STROMA, TUM_EPITHELIUM or TUM_LUMEN (uint8) from :func:`gland_geometry`'s depths."""
-    return np.where(wall <= 0, TUM_STROMA, np.where(lumen > 0, TUM_LUMEN, TUM_EPITHELIUM)).astype(np.uint8)
+def tumour_field(x_um: np.ndarray, y_um: np.ndarray, fields: Fields) -> np.ndarray:
+    """Gland field of the tumour: high = lumen, middle = epithelium, low = septal stroma."""
+    return fields.smooth(x_um, y_um, 42.0, K_GLAND) + _f32(0.35) * fields.smooth(
+        x_um, y_um, 12.0, K_GLAND2)
 
 
 def tumour_compartment(x_um: np.ndarray, y_um: np.ndarray, fields: Fields) -> np.ndarray:
     """Compartment of tumour points: TUM_STROMA, TUM_EPITHELIUM or TUM_LUMEN (uint8)."""
-    wall, lumen, _ = gland_geometry(x_um, y_um, fields)
-    return compartment_of(wall, lumen)
+    f = tumour_field(x_um, y_um, fields)
+    return np.where(f > GLAND_LUMEN, TUM_LUMEN,
+                    np.where(f > GLAND_EPITHELIUM, TUM_EPITHELIUM, TUM_STROMA)).astype(np.uint8)
 
 
 def crypt_geometry(x_um: np.ndarray, y_um: np.ndarray, fields: Fields):
@@ -155,8 +116,9 @@ def _muscle(p: Patch, angle: float):
 
 def _tumour(p: Patch, angle: float):
     f = p.f
-    depths = p.coarse(lambda gx, gy: np.stack(gland_geometry(gx, gy, f)[:2], axis=-1), 1.0, linear=True)
-    comp = compartment_of(depths[:, 0], depths[:, 1])
+    gland = p.coarse(lambda gx, gy: tumour_field(gx, gy, f), 1.0, linear=True)
+    comp = np.where(gland > GLAND_LUMEN, TUM_LUMEN,
+                    np.where(gland > GLAND_EPITHELIUM, TUM_EPITHELIUM, TUM_STROMA))
     g = p.grain(K_GRAIN)
     cyto = p.coarse(lambda gx, gy: f.smooth(gx, gy, 4.0, K_CYTO), 1.0, linear=True)
     h = _f32(0.26) + _f32(0.04) * cyto + _f32(0.02) * g
