@@ -23,6 +23,10 @@ LabelOption = Annotated[Optional[str], typer.Option("--label", help="binary 0/1 
 TimeOption = Annotated[Optional[str], typer.Option("--time", help="follow-up time column")]
 EventOption = Annotated[Optional[str], typer.Option("--event", help="event 0/1 column")]
 StoreOption = Annotated[Optional[Path], typer.Option("--store", help="DuckDB store")]
+RepeatsOption = Annotated[int, typer.Option(help="outer CV repeats")]
+FoldsOption = Annotated[int, typer.Option(help="outer CV folds")]
+InnerFoldsOption = Annotated[int, typer.Option(help="inner CV folds")]
+NBootOption = Annotated[int, typer.Option(help="bootstrap replicates for CIs")]
 CovariatesOption = Annotated[
     Optional[str], typer.Option("--covariates", help="comma-separated covariates (default: all other columns)")
 ]
@@ -212,11 +216,11 @@ def register(app: typer.Typer) -> None:
             typer.Option(help="clinical|morphology|genomic|multiplex|combined|all, or comma-separated sets/columns"),
         ] = "combined",
         json_out: Annotated[Optional[Path], typer.Option("--json", help="write the summary here")] = None,
-        repeats: Annotated[int, typer.Option(help="outer CV repeats")] = 5,
-        folds: Annotated[int, typer.Option(help="outer CV folds")] = 5,
-        inner_folds: Annotated[int, typer.Option(help="inner CV folds")] = 3,
+        repeats: RepeatsOption = 5,
+        folds: FoldsOption = 5,
+        inner_folds: InnerFoldsOption = 3,
         seed: Annotated[int, typer.Option()] = 0,
-        n_boot: Annotated[int, typer.Option(help="bootstrap replicates for CIs")] = 1000,
+        n_boot: NBootOption = 1000,
         permutations: Annotated[int, typer.Option(help="add a permutation test (reruns the CV N times)")] = 0,
         horizons: Annotated[
             Optional[str],
@@ -461,11 +465,11 @@ def register(app: typer.Typer) -> None:
             Optional[str], typer.Option(help="set the others are compared with (default: first)")
         ] = None,
         json_out: Annotated[Optional[Path], typer.Option("--json", help="write the result here")] = None,
-        repeats: Annotated[int, typer.Option(help="outer CV repeats")] = 5,
-        folds: Annotated[int, typer.Option(help="outer CV folds")] = 5,
-        inner_folds: Annotated[int, typer.Option(help="inner CV folds")] = 3,
+        repeats: RepeatsOption = 5,
+        folds: FoldsOption = 5,
+        inner_folds: InnerFoldsOption = 3,
         seed: Annotated[int, typer.Option()] = 0,
-        n_boot: Annotated[int, typer.Option(help="bootstrap replicates for CIs")] = 1000,
+        n_boot: NBootOption = 1000,
         mil: Annotated[
             Optional[str],
             typer.Option(help="--store: add MIL models on the tile embeddings, e.g. abmil,meanpool"),
@@ -528,8 +532,8 @@ def register(app: typer.Typer) -> None:
         store: Annotated[Path, typer.Option("--store", help="DuckDB store")] = ...,
         outcome: Annotated[str, typer.Option(help="resistance | pfs")] = ...,
         out: Annotated[Path, typer.Option(help="CSV of patient_id, repeat, fold (the test fold)")] = ...,
-        repeats: Annotated[int, typer.Option(help="outer CV repeats")] = 5,
-        folds: Annotated[int, typer.Option(help="outer CV folds")] = 5,
+        repeats: RepeatsOption = 5,
+        folds: FoldsOption = 5,
         seed: Annotated[int, typer.Option()] = 0,
     ) -> None:
         """Export the outer CV folds every `evaluate --store` run with these settings uses, so a

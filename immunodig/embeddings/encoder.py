@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from immunodig.embeddings.metadata import EncoderMetadata, encoder_content_sha256, read_side_file
-from immunodig.errors import ModelFileError, ModelMetadataError, TileSizeError
+from immunodig.errors import ModelFileError, ModelMetadataError
 
 #: File name of the shipped default encoder inside ``immunodig/assets/embeddings/``.
 DEFAULT_ENCODER_NAME = "kather9_smallcnn_encoder.pt"
@@ -87,12 +87,9 @@ class Encoder:
 
     def check_tiles(self, tiles: np.ndarray) -> None:
         """Raise :class:`TileSizeError` unless ``tiles`` is uint8 ``(N, T, T, 3)``, T = tile size."""
-        t = self.tile_size_px
-        if tiles.ndim != 4 or tiles.shape[1:] != (t, t, 3) or tiles.dtype != np.uint8:
-            raise TileSizeError(
-                f"{self.path.name}: expects uint8 tiles of shape (N, {t}, {t}, 3) at {self.input_mpp} µm/px, "
-                f"got {tiles.dtype} {tuple(tiles.shape)}; read tiles with tile_size_px={t} and "
-                f"mpp={self.input_mpp}")
+        from immunodig.slides.tiling import check_tile_batch
+
+        check_tile_batch(tiles, self.tile_size_px, self.input_mpp, self.path.name)
 
     def embed(self, tiles: np.ndarray) -> np.ndarray:
         """Embeddings ``float32 (N, dim)`` of uint8 RGB tiles ``(N, T, T, 3)``, in batches."""

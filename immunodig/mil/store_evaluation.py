@@ -79,11 +79,9 @@ def mil_data(store_path: str | Path, outcome: str, *, clinical: bool = False,
     X, y, ids, notes = prepare_table(matrix.to_pandas(), "patient_id", store_outcome(outcome),
                                      feature_columns(matrix), "model matrix")
     bags = store_bags(store_path, encoder_sha256)
-    have = set(bags.patient_ids)
-    keep = np.array([p in have for p in ids])
-    if patients is not None:
-        keep &= np.isin(ids, np.asarray(patients, dtype=str))
-    notes["n_without_embeddings"] = int((~np.array([p in have for p in ids])).sum())
+    has_bag = np.isin(ids, bags.patient_ids)
+    keep = has_bag if patients is None else has_bag & np.isin(ids, np.asarray(patients, dtype=str))
+    notes["n_without_embeddings"] = int((~has_bag).sum())
     X, y, ids = X.loc[keep].reset_index(drop=True), y[keep], ids[keep]
     bags = bags.subset(ids)
     covariates, columns = (None, [])

@@ -46,7 +46,8 @@ def latest_attention_run(store: str | Path) -> str:
 def slide_attention(store: str | Path, slide_id: str, run_id: str | None = None) -> pl.DataFrame:
     """``mil_attention`` rows of one slide with ``bag_tiles`` (tiles in the patient's bag)."""
     run_id = run_id or latest_attention_run(store)
-    rows = query(store, _WITH_BAG_SIZE, {"run": run_id}).filter(pl.col("slide_id") == slide_id)
+    rows = query(store, f"select * from ({_WITH_BAG_SIZE}) where slide_id = $slide",
+                 {"run": run_id, "slide": slide_id})
     if rows.height == 0:
         raise SlideArtefactError(f"slide {slide_id}: no attention in MIL run {run_id}")
     return rows

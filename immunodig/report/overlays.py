@@ -299,12 +299,11 @@ def attention_grid(art: SlideArtefacts, attention: pl.DataFrame):
     if rows.height == 0:
         raise SlideArtefactError(f"slide {art.slide_id}: no attention of this MIL run")
     grid = tile_grid_of(art.tiles)
-    rel = rows["attention"].to_numpy() * float(rows["bag_tiles"][0])
-    where = {(c, r): v for c, r, v in zip(rows["col"].to_list(), rows["row"].to_list(), rel)}
+    rel = (art.tiles.select("col", "row")
+           .join(rows.select("col", "row", (pl.col("attention") * pl.col("bag_tiles")).alias("rel")),
+                 on=["col", "row"], how="left", maintain_order="left")["rel"].to_numpy().astype(float))
     values = np.full(grid.shape, np.nan)
-    for i, (c, r) in enumerate(zip(art.tiles["col"].to_list(), art.tiles["row"].to_list())):
-        if (c, r) in where:
-            values[grid.row[i], grid.col[i]] = where[(c, r)]
+    values[grid.row, grid.col] = rel
     return grid, values
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from immunodig.errors import TileSizeError
 from immunodig.slides.tissue_mask import TissueMask
 
 
@@ -96,3 +97,13 @@ def _empty_grid() -> pl.DataFrame:
             "qc_background": pl.Boolean,
         }
     )
+
+
+def check_tile_batch(tiles: np.ndarray, tile_size_px: int, mpp: float, model_name: str) -> None:
+    """Raise :class:`~immunodig.errors.TileSizeError` unless ``tiles`` is uint8 ``(N, T, T, 3)``
+    with ``T = tile_size_px`` (what a tile model ``model_name`` reading at ``mpp`` expects)."""
+    t = tile_size_px
+    if tiles.ndim != 4 or tiles.shape[1:] != (t, t, 3) or tiles.dtype != np.uint8:
+        raise TileSizeError(
+            f"{model_name}: expects uint8 tiles of shape (N, {t}, {t}, 3) at {mpp} µm/px, "
+            f"got {tiles.dtype} {tuple(tiles.shape)}; read tiles with tile_size_px={t} and mpp={mpp}")

@@ -38,7 +38,7 @@ from immunodig.tissue.checkpoint import (
     ModelMetadata,
     is_torchscript,
     save_checkpoint,
-    sidecar_path,
+    sidecar_metadata,
 )
 
 SEGMENTER_FORMAT = "immunodig.structure-segmenter"
@@ -89,19 +89,6 @@ def save_segmenter(path: str | Path, metadata: ModelMetadata, state_dict: dict[s
     return save_checkpoint(path, metadata, state_dict, fmt=SEGMENTER_FORMAT)
 
 
-def _side_metadata(path: Path) -> dict[str, Any]:
-    side = sidecar_path(path)
-    if side is None:
-        return {}
-    try:
-        raw = json.loads(side.read_text())
-    except json.JSONDecodeError as exc:
-        raise ModelMetadataError(f"{side}: side-car metadata is not valid JSON ({exc})") from exc
-    if not isinstance(raw, dict):
-        raise ModelMetadataError(f"{side}: side-car metadata must be a JSON object")
-    return raw
-
-
 def _network_from_state(meta: ModelMetadata, state: dict[str, Any], src: str) -> Any:
     from immunodig.structures.networks import build_network
     from immunodig.tissue.layouts import key_fit, strip_wrapper_prefixes
@@ -133,7 +120,7 @@ def _load_torchscript(path: Path) -> LoadedSegmenter:
     except Exception as exc:  # torch raises RuntimeError subclasses of many kinds
         raise ModelFileError(f"{src}: TorchScript file could not be loaded ({exc})") from exc
     embedded = json.loads(extra[TORCHSCRIPT_METADATA_NAME]) if extra[TORCHSCRIPT_METADATA_NAME] else {}
-    raw = {**embedded, **_side_metadata(path)}
+    raw = {**embedded, **(sidecar_metadata(path) or {})}
     if "class_names" not in raw:
         raise ModelMetadataError(f"{src}: TorchScript segmenter without metadata; add {path.name}.json with "
                                  "class_names, input_mpp, tile_size_px, mean, std (docs/structures.md)")
@@ -169,7 +156,7 @@ def load_segmenter(path: str | Path) -> LoadedSegmenter:
         if int(payload.get("version", 0)) > SEGMENTER_VERSION:
             raise ModelFileError(f"{src}: segmenter version {payload['version']} is newer than this immunodig "
                                  f"understands ({SEGMENTER_VERSION}); upgrade immunodig")
-        meta = _validated({**payload["metadata"], **_side_metadata(path)}, src)
+        meta = _validated({**payload["metadata"], **(sidecar_metadata(path) or {})}, src)
         return LoadedSegmenter(meta, _network_from_state(meta, dict(payload["state_dict"]), src), path,
                                "immunodig checkpoint")
     if isinstance(payload, dict) and payload.get("format"):
@@ -177,7 +164,7 @@ def load_segmenter(path: str | Path) -> LoadedSegmenter:
     unwrapped = unwrap_state_dict(payload)
     if unwrapped is None:
         raise ModelFileError(f"{src}: unrecognised content (no segmenter checkpoint, state dict or TorchScript)")
-    side = _side_metadata(path)
+    side = sidecar_metadata(path) or {}
     if not side:
         raise ModelMetadataError(f"{src}: a state dict without metadata; add {path.name}.json with architecture, "
                                  "class_names, input_mpp, tile_size_px, mean, std and extra.encoder")

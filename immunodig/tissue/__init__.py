@@ -3,8 +3,9 @@
 See docs/tissue.md for the model-file format and how to plug in a lab's own model.
 """
 
+from immunodig.errors import TileSizeError
 from immunodig.tissue.checkpoint import ModelMetadata, kather_code, load_model_file, save_checkpoint
-from immunodig.tissue.classifier import TileClassifier, TileSizeError, default_model_path, load_tissue_classifier
+from immunodig.tissue.classifier import TileClassifier, default_model_path, load_tissue_classifier
 
 __all__ = [
     "ModelMetadata",

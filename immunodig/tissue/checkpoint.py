@@ -274,7 +274,9 @@ def model_content_sha256(path: str | Path) -> str:
     return hashlib.sha256((digest + file_sha256(side)).encode()).hexdigest()
 
 
-def _sidecar_metadata(path: Path) -> dict[str, Any] | None:
+def sidecar_metadata(path: Path) -> dict[str, Any] | None:
+    """The side-car JSON object of a model file, or None when there is none (invalid JSON or
+    a non-object is refused)."""
     cand = sidecar_path(path)
     if cand is None:
         return None
@@ -330,7 +332,7 @@ def _load_torchscript(path: Path, overrides: dict[str, Any]) -> LoadedModelFile:
     except Exception as exc:  # torch raises RuntimeError subclasses of many kinds
         raise ModelFileError(f"{src}: TorchScript file could not be loaded ({exc})") from exc
     embedded = json.loads(extra[EMBEDDED_METADATA_NAME]) if extra[EMBEDDED_METADATA_NAME] else {}
-    raw = {**embedded, **(_sidecar_metadata(path) or {}), **overrides}
+    raw = {**embedded, **(sidecar_metadata(path) or {}), **overrides}
     if not raw:
         raise _needs_metadata(src, path, "TorchScript model")
     meta = ModelMetadata.from_dict({**raw, "architecture": "torchscript", "layout": "torchscript"}, src)
@@ -348,7 +350,7 @@ def _load_onnx(path: Path, overrides: dict[str, Any]) -> LoadedModelFile:
     except Exception as exc:  # onnxruntime raises its own exception types
         raise ModelFileError(f"{src}: ONNX file could not be loaded ({exc})") from exc
     embedded = session.get_modelmeta().custom_metadata_map.get(EMBEDDED_METADATA_NAME)
-    raw = {**(json.loads(embedded) if embedded else {}), **(_sidecar_metadata(path) or {}), **overrides}
+    raw = {**(json.loads(embedded) if embedded else {}), **(sidecar_metadata(path) or {}), **overrides}
     if not raw:
         raise _needs_metadata(src, path, "ONNX model")
     meta = ModelMetadata.from_dict({**raw, "architecture": "onnx", "layout": "onnx"}, src)
@@ -379,7 +381,7 @@ def load_model_file(path: str | Path, overrides: dict[str, Any] | None = None) -
     if not path.is_file():
         raise ModelFileError(f"{src}: model file not found; pass an existing file or omit --model "
                              "to use the shipped default")
-    side = _sidecar_metadata(path) or {}
+    side = sidecar_metadata(path) or {}
     if path.suffix.lower() == ".onnx" or {**side, **overrides}.get("layout") == "onnx":
         loaded = _load_onnx(path, overrides)
     elif is_torchscript(path):

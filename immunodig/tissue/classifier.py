@@ -24,7 +24,7 @@ from typing import Callable
 
 import numpy as np
 
-from immunodig.errors import ModelFileError, TileSizeError
+from immunodig.errors import ModelFileError
 from immunodig.tissue.checkpoint import (
     LoadedModelFile,
     ModelMetadata,
@@ -117,12 +117,9 @@ class TileClassifier(ABC):
 
     def check_tiles(self, tiles: np.ndarray) -> None:
         """Raise :class:`TileSizeError` unless ``tiles`` is uint8 ``(N, T, T, 3)``, T = tile size."""
-        t = self.tile_size_px
-        if tiles.ndim != 4 or tiles.shape[1:] != (t, t, 3) or tiles.dtype != np.uint8:
-            raise TileSizeError(
-                f"{self.path.name}: expects uint8 tiles of shape (N, {t}, {t}, 3) at "
-                f"{self.input_mpp} µm/px, got {tiles.dtype} {tuple(tiles.shape)}; read tiles with "
-                f"tile_size_px={t} and mpp={self.input_mpp}")
+        from immunodig.slides.tiling import check_tile_batch
+
+        check_tile_batch(tiles, self.tile_size_px, self.input_mpp, self.path.name)
 
     def predict_proba(self, tiles: np.ndarray) -> np.ndarray:
         """Class probabilities ``float32 (N, 9)`` in ``KATHER_CLASSES`` order."""

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from immunodig.errors import ModelFileError, UnknownClassError
+from immunodig.errors import ModelFileError, TileSizeError, UnknownClassError
 from immunodig.tissue.checkpoint import (
     ModelMetadata,
     kather_code,
@@ -16,7 +16,7 @@ from immunodig.tissue.checkpoint import (
     save_checkpoint,
     save_torchscript,
 )
-from immunodig.tissue.classifier import TileSizeError, load_tissue_classifier
+from immunodig.tissue.classifier import load_tissue_classifier
 from immunodig.vocab import KATHER_CLASSES
 
 torch = pytest.importorskip("torch")
