@@ -35,4 +35,8 @@ def print_build_summary(summary) -> None:
         for o in flagged:
             table.add_row(Path(o.path).name, o.slide_id or "", ", ".join(o.flags))
         console.print(table)
+    stages = summary.stage_seconds()
+    if stages:
+        console.print("wall seconds per stage, summed over the slides processed: "
+                      + ", ".join(f"{k} {v:.1f}" for k, v in stages.items()))
     console.print(f"per-slide results: {summary.work_dir}")

@@ -43,9 +43,11 @@ class CellClassifier(Protocol):
     classes: tuple[str, ...]
     file_sha256: str | None
 
-    def classify_nuclei(self, rgb: np.ndarray, labels: np.ndarray, mpp: float) -> tuple[np.ndarray, np.ndarray]:
-        """Classify the instances 1..N of ``labels`` (int32, same shape as the uint8 ``rgb``) at
-        ``mpp`` µm/px: (cell_class str (N,), cell_prob float (N,))."""
+    def classify_nuclei(self, rgb: np.ndarray, labels: np.ndarray, mpp: float,
+                        ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Classify the instances 1..N of ``labels`` (int32, sequential, same shape as the uint8
+        ``rgb``) at ``mpp`` µm/px, or only the instances ``ids`` (ascending, 1-based; the others
+        are still context): (cell_class str, cell_prob float), one per classified instance."""
         ...
 
 

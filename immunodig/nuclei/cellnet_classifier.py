@@ -170,11 +170,16 @@ class CellNetClassifier:
         xy, cls, prob = detect_points(maps, dist_px, self.threshold)
         return xy, np.asarray(_to_cell_classes(cls)), prob
 
-    def classify_nuclei(self, rgb: np.ndarray, labels: np.ndarray, mpp: float) -> tuple[np.ndarray, np.ndarray]:
-        """Class of each instance 1..N of ``labels``: mean class probability over the nucleus.
+    def classify_nuclei(self, rgb: np.ndarray, labels: np.ndarray, mpp: float,
+                        ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Class of each instance 1..N of ``labels`` (or of ``ids``): mean class probability over
+        the nucleus.
 
-        Returns (cell_class str (N,), cell_prob float (N,)).
+        Returns (cell_class str, cell_prob float), one per classified instance.
         """
+        if ids is not None:
+            cls, prob = self.classify_nuclei(rgb, labels, mpp)
+            return cls[np.asarray(ids, int) - 1], prob[np.asarray(ids, int) - 1]
         n = int(labels.max())
         if n == 0:
             return np.zeros(0, dtype=str), np.zeros(0)

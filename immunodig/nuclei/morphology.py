@@ -69,14 +69,29 @@ def measure_nuclei(rgb: np.ndarray, labels: np.ndarray, mpp: float) -> dict[str,
     }
 
 
-def instance_centroids(labels: np.ndarray) -> np.ndarray:
-    """Centroids (x, y px, float (N, 2)) of the instances 1..N of ``labels``."""
+def instance_centroids(labels: np.ndarray, ids: np.ndarray | None = None) -> np.ndarray:
+    """Centroids (x, y px, float (N, 2)) of the instances 1..N of ``labels`` (or of ``ids``)."""
     from scipy import ndimage as ndi
 
-    n = int(labels.max())
-    return np.asarray(ndi.center_of_mass(np.ones(labels.shape), labels, np.arange(1, n + 1)), dtype=float).reshape(
+    index = np.arange(1, int(labels.max()) + 1) if ids is None else np.asarray(ids, int)
+    if not len(index):
+        return np.zeros((0, 2))
+    return np.asarray(ndi.center_of_mass(np.ones(labels.shape), labels, index), dtype=float).reshape(
         -1, 2
     )[:, ::-1]
+
+
+def only_instances(labels: np.ndarray, ids: np.ndarray | None) -> np.ndarray:
+    """``labels`` with every instance not in ``ids`` set to background (``None``: unchanged).
+
+    Instance numbers are kept, so after sequential relabelling row ``i`` is the ``i``-th of the
+    ascending ``ids``.
+    """
+    if ids is None:
+        return labels
+    keep = np.zeros(int(labels.max()) + 1, dtype=bool)
+    keep[np.asarray(ids, int)] = True
+    return np.where(keep[labels], labels, 0).astype(labels.dtype)
 
 
 def _glcm_texture(grey: np.ndarray, labels: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -252,7 +252,7 @@ class PatchEnsembleClassifier:
         if getattr(self, "_nets", None) is None:
             import torch
 
-            from immunodig.nuclei.patch_net import build_patch_net
+            from immunodig.nuclei.patch_net import build_patch_net, inference_net
 
             self._nets = []
             for state in self.cnn_states_:
@@ -263,7 +263,7 @@ class PatchEnsembleClassifier:
                         for k, v in state.items()
                     }
                 )
-                self._nets.append(net.eval())
+                self._nets.append(inference_net(net))
         return self._nets
 
     def predict_proba_arrays(self, x: np.ndarray | None, patches: np.ndarray) -> np.ndarray:
@@ -288,26 +288,31 @@ class PatchEnsembleClassifier:
             p += self._weight * q
         return p
 
-    def predict_proba(self, rgb: np.ndarray, labels: np.ndarray, mpp: float) -> np.ndarray:
-        """Probabilities (N, len(MODEL_CLASSES)) of the instances 1..N of ``labels``."""
+    def predict_proba(self, rgb: np.ndarray, labels: np.ndarray, mpp: float,
+                      ids: np.ndarray | None = None) -> np.ndarray:
+        """Probabilities (N, len(MODEL_CLASSES)) of the instances 1..N of ``labels``, or of the
+        instances ``ids`` only (the boosting features still see every neighbour)."""
         from immunodig.nuclei.patch_net import nucleus_patches
 
         self._check()
         if self.gbm_ is not None:
             xy, x = nucleus_features(rgb, labels, mpp)
+            if ids is not None:
+                xy, x = xy[np.asarray(ids, int) - 1], x[np.asarray(ids, int) - 1]
         else:
-            xy, x = instance_centroids(labels), None
+            xy, x = instance_centroids(labels, ids), None
         return self.predict_proba_arrays(
             x, nucleus_patches(rgb, mpp, xy) if self.cnn_states_ else np.zeros((len(xy), 0))
         )
 
-    def classify_nuclei(self, rgb: np.ndarray, labels: np.ndarray, mpp: float) -> tuple[np.ndarray, np.ndarray]:
-        """Class of each instance 1..N of ``labels``: (cell_class str (N,), cell_prob float (N,)).
+    def classify_nuclei(self, rgb: np.ndarray, labels: np.ndarray, mpp: float,
+                        ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Class of each instance 1..N of ``labels`` (or of ``ids``): (cell_class str, cell_prob float).
 
         The most probable of the five model classes; ``none`` is reported as ``other`` with
         probability p(other) + p(none).
         """
-        return decide(self.predict_proba(rgb, labels, mpp))
+        return decide(self.predict_proba(rgb, labels, mpp, ids))
 
     def detect(self, rgb: np.ndarray, mpp: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Segment (classical backend) and classify: (xy px (N, 2), class str (N,), class prob (N, 4)).

@@ -52,11 +52,12 @@ class RuleCellClassifier:
         out[lym] = "lymphocyte"
         return out.astype(str), np.ones(len(area))
 
-    def classify_nuclei(self, rgb: np.ndarray, labels: np.ndarray, mpp: float) -> tuple[np.ndarray, np.ndarray]:
-        """Measure the instances 1..N of ``labels`` and classify them by the rule."""
-        from immunodig.nuclei.morphology import measure_nuclei
+    def classify_nuclei(self, rgb: np.ndarray, labels: np.ndarray, mpp: float,
+                        ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Measure the instances 1..N of ``labels`` (or only ``ids``) and classify them by the rule."""
+        from immunodig.nuclei.morphology import measure_nuclei, only_instances
 
-        return self.classify(measure_nuclei(rgb, labels, mpp))
+        return self.classify(measure_nuclei(rgb, only_instances(labels, ids), mpp))
 
     @property
     def classes(self) -> tuple[str, ...]:

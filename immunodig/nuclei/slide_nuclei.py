@@ -19,7 +19,7 @@ by one block and one row group.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,32 +73,47 @@ def model_files(cfg: BuildConfig) -> dict[str, Path]:
     return files
 
 
-def segment_region(rgb: np.ndarray, mpp: float, segmenter: Any, classifier: Any) -> dict[str, np.ndarray]:
-    """Segment, measure and classify the nuclei of one image (all nuclei, no de-duplication).
+def segment_region(rgb: np.ndarray, mpp: float, segmenter: Any, classifier: Any,
+                   select: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
+                   ) -> dict[str, np.ndarray]:
+    """Segment one image, then measure and classify its nuclei (no de-duplication).
 
-    Returns the morphology columns plus ``cell_class``, ``cell_prob``, ``touches_edge`` and
-    ``labels`` (the int32 instance map; row ``i`` is instance ``i + 1``).
+    ``select(x_px, y_px, touches_edge)`` (centroids and edge contact of every instance) returns
+    which instances to keep; only those are measured and classified, the others stay context for
+    the classifier. Returns the morphology columns plus ``cell_class``, ``cell_prob``,
+    ``touches_edge`` (one row per kept instance, ascending), ``labels`` (the int32 instance map,
+    numbered 1..N sequentially) and ``ids`` (the kept instances' numbers in ``labels``).
     """
+    from skimage.segmentation import relabel_sequential
+
+    from immunodig.nuclei.morphology import instance_centroids, only_instances
     from immunodig.nuclei.rule_classifier import RuleCellClassifier
 
-    labels = segmenter.segment(rgb, mpp)
-    morph = measure_nuclei(rgb, labels, mpp)
-    n = len(morph["x_px"])
-    if isinstance(classifier, RuleCellClassifier):
-        cls, prob = classifier.classify(morph)
-    elif n:
-        cls, prob = classifier.classify_nuclei(rgb, labels, mpp)
-    else:
-        cls, prob = np.zeros(0, dtype=str), np.zeros(0)
+    labels = relabel_sequential(np.asarray(segmenter.segment(rgb, mpp), dtype=np.int32))[0]
+    n = int(labels.max())
     edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     touches = np.zeros(n + 1, dtype=bool)
     touches[edge] = True
+    touches = touches[1:]
+    ids = np.arange(1, n + 1)
+    if select is not None and n:
+        xy = instance_centroids(labels)
+        ids = ids[np.asarray(select(xy[:, 0], xy[:, 1], touches), dtype=bool)]
+    subset = None if len(ids) == n else ids
+    morph = measure_nuclei(rgb, only_instances(labels, subset), mpp)
+    if isinstance(classifier, RuleCellClassifier):
+        cls, prob = classifier.classify(morph)
+    elif len(ids):
+        cls, prob = classifier.classify_nuclei(rgb, labels, mpp, ids=subset)
+    else:
+        cls, prob = np.zeros(0, dtype=str), np.zeros(0)
     return {
         **morph,
         "cell_class": np.asarray(cls, dtype=str),
         "cell_prob": np.asarray(prob, dtype=float),
-        "touches_edge": touches[1:],
+        "touches_edge": touches[ids - 1],
         "labels": labels,
+        "ids": ids,
     }
 
 
@@ -132,20 +147,23 @@ def iter_slide_nuclei(
     mpp_x = float(getattr(slide, "mpp_x", slide.mpp))
     mpp_y = float(getattr(slide, "mpp_y", slide.mpp))
     for block in iter_blocks(slide, tiles, cfg.tile_size_um, mpp, overlap_um, block_tiles):
-        res = segment_region(block.rgb, mpp, segmenter, classifier)
+        def owned(x_px: np.ndarray, y_px: np.ndarray, touches: np.ndarray, block=block) -> np.ndarray:
+            return block.owned(*block.to_um(x_px, y_px), touches)[0]
+
+        res = segment_region(block.rgb, mpp, segmenter, classifier, select=owned)
         x_um, y_um = block.to_um(res["x_px"], res["y_px"])
-        keep, tclass = block.owned(x_um, y_um, res["touches_edge"])
-        rows = {c: res[c][keep] for c in MORPHOLOGY_COLUMNS[2:]}
+        _, tclass = block.owned(x_um, y_um, res["touches_edge"])
+        rows = {c: res[c] for c in MORPHOLOGY_COLUMNS[2:]}
         rows.update(
-            x_um=x_um[keep],
-            y_um=y_um[keep],
-            x_px=x_um[keep] / mpp_x,
-            y_px=y_um[keep] / mpp_y,
-            tissue_class=tclass[keep],
-            cell_class=res["cell_class"][keep],
-            cell_prob=res["cell_prob"][keep],
+            x_um=x_um,
+            y_um=y_um,
+            x_px=x_um / mpp_x,
+            y_px=y_um / mpp_y,
+            tissue_class=tclass,
+            cell_class=res["cell_class"],
+            cell_prob=res["cell_prob"],
         )
-        yield BlockNuclei(block, rows, res["labels"], np.flatnonzero(keep) + 1)
+        yield BlockNuclei(block, rows, res["labels"], res["ids"])
 
 
 def segment_slide(

@@ -48,6 +48,14 @@ class BuildSummary:
         """True when no slide failed."""
         return not self.failed
 
+    def stage_seconds(self) -> dict[str, float]:
+        """Wall seconds per stage summed over the slides processed in this run."""
+        total: dict[str, float] = {}
+        for o in self.outcomes:
+            for stage, sec in o.stage_seconds.items():
+                total[stage] = total.get(stage, 0.0) + sec
+        return total
+
 
 def model_hashes(cfg: BuildConfig) -> dict[str, str]:
     """Content hash of every model file the config uses (part of the run key)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -50,6 +50,8 @@ class SlideOutcome:
     seconds: float = 0.0
     #: Plausibility flags of a finished slide (``qc.json``; :mod:`immunodig.pipeline.slide_qc`).
     flags: tuple[str, ...] = ()
+    #: Wall seconds per stage of a finished slide (``stage_seconds`` of ``manifest.json``).
+    stage_seconds: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """Plain dict."""
@@ -115,10 +117,10 @@ def run_slide_job(job: SlideJob, ctx: RunContext) -> SlideOutcome:
             # result, and a killed worker's leftovers are cleared by the redo.
             staging = sf.staging_dir(ctx.work_dir, slide_id)
             sf.discard(staging)
-            flags = _process(slide, job, ctx, staging)
+            flags, stage_seconds = _process(slide, job, ctx, staging)
             sf.publish(staging, folder)
         return SlideOutcome(job.path, "done", slide_id, str(folder), seconds=time.monotonic() - t0,
-                            flags=flags)
+                            flags=flags, stage_seconds=stage_seconds)
     except SlideError as exc:
         return _fail(job, ctx, slide_id, folder, exc.reason, str(exc), t0)
     except ImmunodigError as exc:
@@ -146,9 +148,10 @@ def _fail(job: SlideJob, ctx: RunContext, slide_id: str | None, folder: Path | N
                         reason, message, time.monotonic() - t0)
 
 
-def _process(slide, job: SlideJob, ctx: RunContext, folder: Path) -> tuple[str, ...]:
+def _process(slide, job: SlideJob, ctx: RunContext,
+             folder: Path) -> tuple[tuple[str, ...], dict[str, float]]:
     """Write every artefact of one slide into ``folder`` (its staging folder), the manifest
-    last; return its plausibility flags."""
+    last; return its plausibility flags and wall seconds per stage."""
     from immunodig.features.classmap import save_class_map
     from immunodig.features.slide_features import compute_slide_features
     from immunodig.pipeline import slide_qc
@@ -157,6 +160,7 @@ def _process(slide, job: SlideJob, ctx: RunContext, folder: Path) -> tuple[str, 
 
     cfg = ctx.cfg
     started = _now()
+    clock = _StageClock()
     folder.mkdir(parents=True, exist_ok=True)
 
     record = slide.describe()
@@ -176,7 +180,9 @@ def _process(slide, job: SlideJob, ctx: RunContext, folder: Path) -> tuple[str, 
         raise SlideError(f"slide {slide.fingerprint}: tissue smaller than one tile",
                          reason="no_tissue")
 
+    clock.lap("mask")
     tiles = _classify(slide, grid, job.stain, ctx)
+    clock.lap("tissue")
     write_parquet_atomic(folder / sf.TILES_PARQUET, tiles)
     n_cols = int(slide.size_um[0] // cfg.tile_size_um)
     n_rows = int(slide.size_um[1] // cfg.tile_size_um)
@@ -191,16 +197,20 @@ def _process(slide, job: SlideJob, ctx: RunContext, folder: Path) -> tuple[str, 
              sf.QC_JSON]
     if job.stain == "HE":
         nuclei = _nuclei(slide, tiles, ctx, folder)
+        clock.lap("nuclei")
         structures = _structures(slide, mask, cfg, folder)
         if structures is not None:
             files.append(sf.STRUCTURES_PARQUET)
+            clock.lap("structures")
         features = compute_slide_features(tiles, nuclei, mask.area_mm2, cfg, structures)
         if nuclei is not None:
             files.append(sf.NUCLEI_PARQUET)
             measures.update(slide_qc.nuclei_measures(nuclei, measures["classified_tissue_mm2"]))
         measures.update(slide_qc.stain_measures(thumb, mask.mask))
+        clock.lap("features")
         if cfg.embeddings:
             files += _embeddings(slide, tiles, ctx, folder)
+            clock.lap("embeddings")
     else:
         from immunodig.pipeline.ihc_slide import ihc_slide_features
 
@@ -208,6 +218,7 @@ def _process(slide, job: SlideJob, ctx: RunContext, folder: Path) -> tuple[str, 
             slide, tiles, mask, job.stain, job.reference_folder, cfg, folder)
         files += extra
         measures.update(ihc_measures)
+        clock.lap("ihc")
     qc = slide_qc.qc_record(measures, job.stain, rules)
     write_json_atomic(folder / sf.QC_JSON, qc)
     write_parquet_atomic(folder / sf.FEATURES_PARQUET, features)
@@ -221,9 +232,24 @@ def _process(slide, job: SlideJob, ctx: RunContext, folder: Path) -> tuple[str, 
         "model_hashes": ctx.model_hashes,
         "started_at": started,
         "finished_at": _now(),
+        "stage_seconds": clock.seconds,
         "files": sf.hash_files(folder, files),
     })
-    return tuple(qc["flags"])
+    return tuple(qc["flags"]), clock.seconds
+
+
+class _StageClock:
+    """Wall seconds of a slide's stages (``stage_seconds`` of manifest.json)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.monotonic()
+
+    def lap(self, stage: str) -> None:
+        """Charge the time since the previous lap to ``stage``."""
+        now = time.monotonic()
+        self.seconds[stage] = round(self.seconds.get(stage, 0.0) + now - self._last, 3)
+        self._last = now
 
 
 def _classify(slide, grid: pl.DataFrame, stain: str, ctx: RunContext) -> pl.DataFrame:

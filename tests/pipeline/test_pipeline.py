@@ -54,6 +54,20 @@ def test_every_generated_slide_is_done_and_stored(cohort, built):
     assert sorted(slides["patient_id"].unique()) == sorted(manifest["patient_id"].unique())
 
 
+def test_stage_times_recorded_per_slide_and_summed(built):
+    _, summary = built
+    he = [o for o in summary.outcomes if o.stage_seconds.get("nuclei") is not None]
+    ihc = [o for o in summary.outcomes if "ihc" in o.stage_seconds]
+    assert he and ihc and len(he) + len(ihc) == len(summary.outcomes)
+    for o in summary.outcomes:
+        manifest = json.loads((Path(o.folder) / "manifest.json").read_text())
+        assert manifest["stage_seconds"] == o.stage_seconds
+        assert set(o.stage_seconds) >= {"mask", "tissue"}
+        assert 0 < sum(o.stage_seconds.values()) <= o.seconds
+    total = summary.stage_seconds()
+    assert total["nuclei"] == pytest.approx(sum(o.stage_seconds["nuclei"] for o in he))
+
+
 def test_rebuild_is_idempotent(cohort, built):
     store, first = built
     before = _counts(store)
