@@ -213,7 +213,8 @@ def register(app: typer.Typer) -> None:
         outcome: Annotated[Optional[str], typer.Option(help="resistance | pfs")] = None,
         features: Annotated[
             str,
-            typer.Option(help="clinical|morphology|genomic|multiplex|combined|all, or comma-separated sets/columns"),
+            typer.Option(help="clinical|morphology|genomic|multiplex|combined|all|prespecified, "
+                              "or comma-separated sets/columns"),
         ] = "combined",
         json_out: Annotated[Optional[Path], typer.Option("--json", help="write the summary here")] = None,
         repeats: RepeatsOption = 5,

@@ -21,12 +21,20 @@ def register(app: typer.Typer) -> None:
         cd3_fraction: Annotated[float, typer.Option(
             min=0.0, max=1.0, help="Share of patients with a CD3 IHC slide.")] = 0.3,
         workers: Annotated[int, typer.Option(min=1, help="Parallel processes.")] = 1,
+        design: Annotated[str, typer.Option(
+            help="Slide layout: standard (1-3 H&E slides per patient, realistic variety) or demo "
+                 "(one small H&E slide per patient with a tumour core and lymphoid aggregates; "
+                 "docs/synthetic.md).")] = "standard",
     ) -> None:
         """Generate slides (pyramidal TIFF), slides.csv, clinical.csv and ground truth."""
         import time
 
         from immunodig.synthetic import make_cohort
+        from immunodig.synthetic.design import DESIGNS
 
+        if design not in DESIGNS:
+            raise typer.BadParameter(f"unknown design {design!r}; use one of {', '.join(DESIGNS)}",
+                                     param_hint="--design")
         t0 = time.perf_counter()
         n = 0
 
@@ -35,6 +43,7 @@ def register(app: typer.Typer) -> None:
             n += 1
             typer.echo(f"  slide {n}: {name}")
 
-        paths = make_cohort(out, patients, seed, slide_mm, mpp, cd3_fraction, workers, tick)
+        paths = make_cohort(out, patients, seed, slide_mm, mpp, cd3_fraction, workers, tick,
+                            DESIGNS[design])
         typer.echo(f"{n} slides, {patients} patients in {time.perf_counter() - t0:.1f} s -> "
                    f"{paths.root}")

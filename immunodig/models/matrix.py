@@ -15,7 +15,9 @@ counted by the evaluation), then the features of the requested sets:
 - ``multiplex``: one column ``mx_<marker>_<compartment>_per_mm2`` per density of the
   ``multiplex`` table, plus the slide features of catalogue stage ``ihc`` (computed on the
   patient's IHC slides);
-- ``combined``: clinical + morphology; ``all``: every set.
+- ``combined``: clinical + morphology; ``all``: every set;
+- ``prespecified``: the small morphology set of :data:`PRESPECIFIED_FEATURES`, fixed before any
+  outcome is seen (the primary analysis of a small cohort: four features, not ~100).
 
 Missing values stay missing (null): imputation is fitted inside cross-validation.
 """
@@ -42,6 +44,15 @@ FEATURE_SETS: dict[str, tuple[str, ...]] = {
     "combined": ("clinical", "morphology"),
     "all": ("clinical", "morphology", "genomic", "multiplex"),
 }
+#: The pre-specified feature set (``prespecified``): intra-epithelial and invasive-margin TIL
+#: density (Immunoscore compartments), tumour-stroma ratio and TLS density, the morphology
+#: established for ICI response in dMMR/MSI colorectal cancer; see docs/modelling.md.
+PRESPECIFIED_FEATURES: tuple[str, ...] = (
+    "til_density_intraepithelial_per_mm2", "til_density_margin_per_mm2", "tsr_stroma_fraction",
+    "tls_density_tumour_per_mm2",
+)
+#: Named lists of columns, resolved like explicit column names.
+NAMED_COLUMN_SETS: dict[str, tuple[str, ...]] = {"prespecified": PRESPECIFIED_FEATURES}
 #: Catalogue stages whose patient-level features each feature set takes.
 STAGES_OF_PART: dict[str, tuple[str, ...]] = {"morphology": MORPHOLOGY_STAGES,
                                               "multiplex": IHC_STAGES}
@@ -116,10 +127,13 @@ def _resolve(features) -> tuple[list[str], list[str]]:
     for item in items:
         if item in FEATURE_SETS:
             parts += [p for p in FEATURE_SETS[item] if p not in parts]
+        elif item in NAMED_COLUMN_SETS:
+            columns += [c for c in NAMED_COLUMN_SETS[item] if c not in columns]
         else:
             columns.append(item)
     if not parts and not columns:
-        raise ConfigError(f"no features requested; choose sets from {sorted(FEATURE_SETS)}")
+        raise ConfigError("no features requested; choose sets from "
+                          f"{sorted([*FEATURE_SETS, *NAMED_COLUMN_SETS])}")
     return parts, columns
 
 
@@ -138,7 +152,8 @@ def model_matrix(store_path: str | Path, features="combined", outcome: str = "re
     store_path : str or Path
         The ``.duckdb`` store (opened read-only).
     features : str or list of str
-        A set name of :data:`FEATURE_SETS`, or a list of set names and/or column names
+        A set name of :data:`FEATURE_SETS` or :data:`NAMED_COLUMN_SETS`, or a list of set names
+        and/or column names
         (a column name needs the set that provides it, e.g. ``["clinical", "gen_tmb"]`` is
         clinical + that one genomic column; a bare column is looked up in all sets).
     outcome : {"resistance", "pfs"}

@@ -22,12 +22,12 @@ STROMA_SD = 0.13
 
 #: Coefficients of the resistance logit (per standardised unit / per level / if present).
 RESISTANCE_COEF: dict[str, float] = {
-    "intercept": -1.6, "log_til_z": -1.0, "stroma_z": 0.6, "ecog": 0.6, "braf_mut": 0.5,
+    "intercept": -1.75, "log_til_z": -1.3, "stroma_z": 0.8, "ecog": 0.6, "braf_mut": 0.5,
     "combo": -0.5, "line_minus_1": 0.2,
 }
 #: Coefficients of the log hazard of progression among non-resistant patients (after month 6).
 HAZARD_COEF: dict[str, float] = {
-    "log_til_z": -0.5, "stroma_z": 0.3, "ecog": 0.3, "braf_mut": 0.3, "combo": -0.2,
+    "log_til_z": -0.7, "stroma_z": 0.4, "ecog": 0.3, "braf_mut": 0.3, "combo": -0.2,
     "line_minus_1": 0.1,
 }
 #: Weibull shape and baseline scale (months) of progression after month 6 in responders.

@@ -10,6 +10,7 @@ import numpy as np
 
 from immunodig.io import atomic_path
 from immunodig.synthetic.clinical import clinical_table, cohort_morphology, patient_id
+from immunodig.synthetic.design import STANDARD_DESIGN, CohortDesign
 from immunodig.synthetic.layout import LayoutParams
 from immunodig.synthetic.slide import SlideParams, make_slide
 
@@ -36,12 +37,14 @@ class SlideJob:
     params: SlideParams
 
 
-def plan_cohort(n_patients: int, seed: int, cd3_fraction: float = 0.3) -> list[SlideJob]:
+def plan_cohort(n_patients: int, seed: int, cd3_fraction: float = 0.3,
+                design: CohortDesign = STANDARD_DESIGN) -> list[SlideJob]:
     """Every slide of the cohort with its seed and parameters (nothing rendered).
 
     Slide-level parameters jitter around the patient's latent morphology (lognormal sd 0.2 on
     lymphocyte densities, sd 0.05 on the stroma fraction). A CD3 slide is a serial section of the
-    patient's first H&E slide (same seed).
+    patient's first H&E slide (same seed). ``design`` sets the layout knobs
+    (:mod:`immunodig.synthetic.design`); every design makes the same random draws.
     """
     morph = cohort_morphology(n_patients, seed)
     jobs: list[SlideJob] = []
@@ -53,11 +56,14 @@ def plan_cohort(n_patients: int, seed: int, cd3_fraction: float = 0.3) -> list[S
             layout = LayoutParams(
                 stroma_fraction=float(np.clip(m.stroma_fraction + rng.normal(0, 0.05), 0.02, 0.9)),
                 necrosis_fraction=m.necrosis_fraction, mucin_fraction=m.mucin_fraction,
-                tls_per_mm2=m.tls_per_mm2, tumour_radius_frac=float(rng.uniform(0.2, 0.28)))
+                tls_per_mm2=m.tls_per_mm2 * design.tls_rate_scale,
+                tumour_radius_frac=float(rng.uniform(*design.tumour_radius_frac)),
+                tls_radius_um=design.tls_radius_um)
             params = SlideParams(layout, m.til_tumour_per_mm2 * float(np.exp(rng.normal(0, 0.2))),
                                  m.til_stroma_per_mm2 * float(np.exp(rng.normal(0, 0.2))))
-            jobs.append(SlideJob(f"{pid}_HE{k + 1}", pid, "HE", int(rng.integers(1 << 31)),
-                                 params))
+            slide_seed = int(rng.integers(1 << 31))
+            if k < design.max_he_slides:
+                jobs.append(SlideJob(f"{pid}_HE{k + 1}", pid, "HE", slide_seed, params))
         if rng.random() < cd3_fraction:
             first = next(j for j in jobs if j.patient_id == pid)
             jobs.append(SlideJob(f"{pid}_CD3", pid, "CD3", first.seed, first.params))
@@ -73,7 +79,7 @@ def _render(job: SlideJob, slides_dir: Path, truth_dir: Path, slide_mm: float,
 
 def make_cohort(out_dir: str | os.PathLike, n_patients: int, seed: int, slide_mm: float = 4.0,
                 mpp: float = 0.5, cd3_fraction: float = 0.3, workers: int = 1,
-                progress=None) -> CohortPaths:
+                progress=None, design: CohortDesign = STANDARD_DESIGN) -> CohortPaths:
     """Generate the demo cohort.
 
     Writes ``slides/<name>.tiff``, ``slides.csv`` (``file, patient_id, stain``), ``clinical.csv``
@@ -98,6 +104,8 @@ def make_cohort(out_dir: str | os.PathLike, n_patients: int, seed: int, slide_mm
         Processes rendering slides in parallel.
     progress : callable, optional
         Called with each finished slide name.
+    design : CohortDesign
+        Slide-layout knobs (:data:`immunodig.synthetic.design.DEMO_DESIGN` for the demo).
 
     Returns
     -------
@@ -110,7 +118,7 @@ def make_cohort(out_dir: str | os.PathLike, n_patients: int, seed: int, slide_mm
                         root / "truth")
     paths.slides_dir.mkdir(parents=True, exist_ok=True)
     paths.truth_dir.mkdir(parents=True, exist_ok=True)
-    jobs = plan_cohort(n_patients, seed, cd3_fraction)
+    jobs = plan_cohort(n_patients, seed, cd3_fraction, design)
     if workers > 1:
         from concurrent.futures import ProcessPoolExecutor
 
@@ -133,6 +141,7 @@ def make_cohort(out_dir: str | os.PathLike, n_patients: int, seed: int, slide_mm
                              "patient_id": [j.patient_id for j in jobs],
                              "stain": [j.stain for j in jobs]})
     clinical, latent = clinical_table(cohort_morphology(n_patients, seed), seed)
+    latent = latent.with_columns(pl.col("n_slides").clip(upper_bound=design.max_he_slides))
     for df, path in ((manifest, paths.manifest), (clinical, paths.clinical_csv),
                      (latent, paths.truth_dir / "patients.csv")):
         with atomic_path(path) as tmp:

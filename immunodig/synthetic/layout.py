@@ -37,6 +37,8 @@ class LayoutParams:
         Tumour bed radius as a fraction of the slide side.
     margin_um : float
         Width of the peritumoural stroma ring (µm).
+    tls_radius_um : tuple of float
+        Range of an aggregate's radius (µm, uniform).
     """
 
     stroma_fraction: float = 0.3
@@ -45,6 +47,7 @@ class LayoutParams:
     tls_per_mm2: float = 0.4
     tumour_radius_frac: float = 0.24
     margin_um: float = 150.0
+    tls_radius_um: tuple[float, float] = (50.0, 130.0)
 
 
 def make_layout(n_px: int, layout_mpp: float, params: LayoutParams, fields: Fields,
@@ -121,7 +124,7 @@ def make_layout(n_px: int, layout_mpp: float, params: LayoutParams, fields: Fiel
     cand = np.flatnonzero(near.ravel())
     if n_tls and cand.size:
         for flat in rng.choice(cand, size=min(n_tls, cand.size), replace=False):
-            _blob(cm, tissue, flat // n_px, flat % n_px, rng.uniform(50, 130) / layout_mpp,
+            _blob(cm, tissue, flat // n_px, flat % n_px, rng.uniform(*params.tls_radius_um) / layout_mpp,
                   fields, layout_mpp, rng)
     return cm
 

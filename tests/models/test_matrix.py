@@ -54,3 +54,21 @@ def test_unknown_set_or_outcome(store_path):
         model_matrix(store_path, "nonsense")
     with pytest.raises(ConfigError, match="unknown outcome"):
         model_matrix(store_path, "clinical", "os")
+
+
+def test_prespecified_set_is_its_fixed_columns(store_path, monkeypatch):
+    from immunodig.models import matrix
+
+    assert matrix.PRESPECIFIED_FEATURES == ("til_density_intraepithelial_per_mm2",
+                                            "til_density_margin_per_mm2", "tsr_stroma_fraction",
+                                            "tls_density_tumour_per_mm2")
+    # this store has none of them: the error names what is missing
+    with pytest.raises(ConfigError, match="til_density_intraepithelial_per_mm2"):
+        model_matrix(store_path, "prespecified")
+    monkeypatch.setitem(matrix.NAMED_COLUMN_SETS, "prespecified",
+                        ("til_density_tumour_per_mm2", "prop_tum"))
+    m = model_matrix(store_path, "prespecified", "resistance")
+    assert feature_columns(m) == ["til_density_tumour_per_mm2", "prop_tum"]
+    both = model_matrix(store_path, ["prespecified", "clinical"], "resistance")
+    assert feature_columns(both)[-2:] == ["til_density_tumour_per_mm2", "prop_tum"]
+    assert len(feature_columns(both)) == 9 + 2

@@ -1,5 +1,5 @@
 """The report on a store made by the real pipeline (synthetic cohort -> build-features ->
-clinical import -> evaluate/fit). Slow: about 7 minutes on two cores."""
+clinical import -> evaluate/fit, MIL). Slow: about 8 minutes on two cores."""
 
 from __future__ import annotations
 
@@ -18,7 +18,14 @@ def test_report_on_demo_store(tmp_path):
     from immunodig.report.slide_artefacts import locate_slide_folder
     from immunodig.store import query
 
-    demo = run_demo(tmp_path / "demo", workers=2, show_progress=False, log=lambda _: None)
+    demo = run_demo(tmp_path / "demo", n_patients=24, workers=2, n_splits=3, n_repeats=1,
+                    show_progress=False, log=lambda _: None)
+    assert {m["feature_set"] for m in demo.metrics if "feature_set" in m} >= {
+        "clinical", "prespecified", "morphology", "combined"}
+    assert {m["model"] for m in demo.metrics} >= {"logistic", "cox", "abmil"}
+    assert demo.cohort["patients"] == 24 and demo.cohort["he_slides"] == 24
+    assert list(demo.step_seconds) == ["synth-cohort", "build-features", "import-clinical",
+                                       "evaluate", "fit", "report"]
     cv = {"n_splits": 3, "n_repeats": 2, "seed": 0, "n_boot": 100}
     evaluate_store(demo.store, "resistance", "morphology", "logistic", **cv)
     evaluate_store(demo.store, "resistance", "combined", "logistic", **cv)
