@@ -106,15 +106,16 @@ def disc_annotations(ws: Path) -> None:
 
 
 def generated_cohort(ws: Path) -> None:
-    """mil.md / embeddings.md start from slides: a generated 12-patient cohort (0.4 mm slides; the
-    seed gives 6 resistant and 6 non-resistant patients, enough for 5-fold CV) replaces the
-    hand-built store; SLIDES is its slide folder, slides.csv its manifest."""
+    """mil.md / embeddings.md start from slides: a generated 14-patient cohort (0.4 mm slides; the
+    seed gives at least 6 patients of each resistance class and of PFS events and censorings,
+    enough for 5-fold CV) replaces the hand-built store; SLIDES is its slide folder, slides.csv
+    its manifest."""
     from immunodig.synthetic import make_cohort
 
     for name in ("cohort.duckdb", "cohort.duckdb.lock", "cohort_slides"):
         path = ws / name
         shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
-    cohort = make_cohort(ws / "generated", n_patients=12, seed=6, slide_mm=0.4, cd3_fraction=0.0)
+    cohort = make_cohort(ws / "generated", n_patients=14, seed=24, slide_mm=0.4, cd3_fraction=0.0)
     shutil.copy(cohort.manifest, ws / "slides.csv")
 
 

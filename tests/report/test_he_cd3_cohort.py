@@ -138,3 +138,65 @@ def test_report_has_qc_pages_and_cd3_gallery_entries(he_cd3_report):
     # the flagged-slides gallery samples both stains: the flagged H&E and the two flagged CD3 slides
     flagged = re.findall(r'alt="(s_[0-9a-f]+)">\s*<figcaption>', sections["qc"])
     assert sorted(flagged) == sorted([he_slide_id(0), cd3_slide_id(1), cd3_slide_id(2)])
+
+
+# ------------------------------------------------------------------ the same on a real build
+@pytest.fixture(scope="module")
+def built_store(tmp_path_factory):
+    """Three generated patients with an H&E and a CD3 slide each (1.2 mm), built by the real
+    pipeline (tissue classifier, classical nuclei, rule cell classifier, IHC registration) with
+    a 200 µm margin; about 2 minutes on two cores."""
+    from immunodig.config import BuildConfig
+    from immunodig.pipeline.build import build_features
+    from immunodig.synthetic import make_cohort
+
+    root = tmp_path_factory.mktemp("built")
+    cohort = make_cohort(root / "cohort", n_patients=3, seed=1, slide_mm=1.2, cd3_fraction=1.0)
+    lines = cohort.manifest.read_text().splitlines()
+    keep = [lines[0]] + [ln for ln in lines[1:] if ln.split(",")[0].endswith(("_HE1.tiff", "_CD3.tiff"))]
+    (root / "slides.csv").write_text("\n".join(keep) + "\n")
+    slides = [cohort.slides_dir / ln.split(",")[0] for ln in keep[1:]]
+    store = root / "cohort.duckdb"
+    summary = build_features(slides, store, BuildConfig(margin_um=200.0, cell_classifier="rule"),
+                             manifest=root / "slides.csv", workers=2, show_progress=False)
+    assert summary.ok, summary.failed
+    return store
+
+
+@pytest.mark.slow
+def test_built_slides_export_what_their_features_count(built_store, tmp_path):
+    """Every slide built by the pipeline: one annotation per compartment its stored features give
+    an area to, one TLS per counted TLS, one bud per counted bud, all valid in level-0 pixels;
+    every CD3 slide: its positive cells as detections, its overlays and its registration."""
+    from immunodig.report import build_report
+    from immunodig.report.overlays import write_slide_overlays
+    from immunodig.store import query
+
+    slides = query(built_store, "select slide_id, stain, width_px, height_px from slides order by slide_id").rows()
+    feats = query(built_store, "select slide_id, feature, value from slide_features_current").rows()
+    value = {(s, f): v for s, f, v in feats}
+    area = {"tumour region": "area_tumour_region_mm2", "margin inner": "area_margin_inner_mm2",
+            "margin outer": "area_margin_outer_mm2", "core": "area_core_mm2"}
+    assert {stain for _, stain, _, _ in slides} == {"HE", "CD3"}
+    for slide_id, stain, w, h in slides:
+        folder = locate_slide_folder(built_store, slide_id)
+        out = tmp_path / f"{slide_id}.geojson"
+        counts = export_slide_geojson(folder, out)
+        data = json.loads(out.read_text())
+        if stain == "HE":
+            by_class = check_annotations(data, w, h)
+            assert "tissue" in by_class
+            for name, feature in area.items():
+                assert (name in by_class) == (value[(slide_id, feature)] > 0), (slide_id, name)
+            assert len(by_class.get("TLS", [])) == value[(slide_id, "tls_count")]
+            assert len(by_class.get("bud", [])) == value[(slide_id, "tumour_bud_count")]
+        else:
+            cells = pl.read_parquet(folder / "ihc_cells.parquet")
+            assert counts["detections"] == cells.height > 0
+            written = write_slide_overlays(folder, tmp_path / slide_id)
+            assert all(not isinstance(p, str) for p in written.values()), written
+    info = build_report(built_store, tmp_path / "report.html", max_gallery=6)
+    html = info.path.read_text()
+    for slide_id, *_ in slides:
+        assert f'<article id="qc-{slide_id}" class="page">' in html
+    assert len(re.findall(r"\(CD3, patient P\d{4}\)", html)) >= 3
