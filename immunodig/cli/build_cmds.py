@@ -135,8 +135,11 @@ def register(app: typer.Typer) -> None:
         store: Annotated[Path, typer.Option(help="DuckDB store.")],
         work_dir: Annotated[Optional[Path], typer.Option(
             help="Per-slide result folders (default: <store>_slides).")] = None,
+        failed: Annotated[bool, typer.Option(
+            "--failed", help="Only the failed slides, with the error message.")] = False,
     ) -> None:
-        """List done, failed (with reason) and pending slides."""
+        """List done, failed (with reason) and pending slides: full slide ids and file names."""
+        import polars as pl
         from rich.console import Console
         from rich.table import Table
 
@@ -144,14 +147,32 @@ def register(app: typer.Typer) -> None:
         from immunodig.slide_folder import default_work_dir
 
         df = slide_status(store, work_dir or default_work_dir(store))
-        table = Table(title=f"slides in {store.name}")
-        columns = ("slide_id", "status", "reason", "flags", "run_id", "updated_at")
-        for col in columns:
-            table.add_column(col, overflow="fold")
+        summary = df
+        if failed:
+            df = df.filter(pl.col("status") == "failed")
+        df = df.with_columns(pl.col("path").map_elements(lambda p: Path(p).name, return_dtype=pl.Utf8)
+                             .alias("file"))
+        columns = ("slide_id", "file", "status", "reason") + (
+            ("message", "run_id") if failed else ("flags", "run_id", "updated_at"))
+        rows = []
         for row in df.iter_rows(named=True):
-            table.add_row(*(str(row[c]) if row[c] is not None else "" for c in columns))
-        Console().print(table)
-        counts = df.group_by("status").len().sort("status")
-        flagged = int((df["flags"].fill_null("") != "").sum())
+            cells = {c: "" if row[c] is None else str(row[c]) for c in columns}
+            if row.get("updated_at") is not None:
+                cells["updated_at"] = row["updated_at"].strftime("%Y-%m-%d %H:%M")
+            rows.append([cells[c] for c in columns])
+        table = Table(title=f"{'failed ' if failed else ''}slides in {store.name}")
+        for i, col in enumerate(columns):
+            if col in ("slide_id", "run_id", "updated_at"):  # never cut: ids are copied into commands
+                table.add_column(col, no_wrap=True, min_width=max([len(col)] + [len(r[i]) for r in rows]))
+            else:
+                table.add_column(col, overflow="fold")
+        for cells in rows:
+            table.add_row(*cells)
+        console = Console()
+        if not console.is_terminal:  # piped or redirected: one line per slide
+            console = Console(width=max(console.width, 200))
+        console.print(table)
+        counts = summary.group_by("status").len().sort("status")
+        flagged = int((summary["flags"].fill_null("") != "").sum())
         typer.echo(", ".join(f"{s}: {n}" for s, n in counts.iter_rows())
                    + f"; flagged by QC: {flagged}")

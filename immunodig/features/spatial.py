@@ -157,16 +157,23 @@ def map_heterogeneity(tmap: TileMap) -> dict[str, float]:
     }
 
 
-def tumour_buds(tmap: TileMap, comp: Compartments, epi_xy: np.ndarray, link_um: float) -> int:
-    """Count tumour-bud candidates: clusters of 1-4 epithelial nuclei in stroma at the margin.
+def tumour_bud_clusters(tmap: TileMap, comp: Compartments, epi_xy: np.ndarray,
+                        link_um: float) -> list[np.ndarray]:
+    """Tumour-bud candidates: clusters of 1-4 epithelial nuclei in stroma at the margin.
 
     Epithelial nuclei closer than ``link_um`` are linked into clusters (connected components).
     A cluster is a bud when it has at most :data:`BUD_MAX_CELLS` nuclei, all lying in STR tiles
-    of the invasive-margin band.
+    of the invasive-margin band. ``tumour_bud_count`` is the number of clusters returned; the
+    ``bud`` annotations of export-geojson and ``show`` are drawn around the same nuclei.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        One array per bud: the row indices into ``epi_xy`` of its nuclei.
     """
     n = len(epi_xy)
     if n == 0 or tmap.code.size == 0:
-        return 0
+        return []
     pairs = cKDTree(epi_xy).query_pairs(link_um, output_type="ndarray")
     graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
     _, label = connected_components(graph, directed=False)
@@ -174,7 +181,11 @@ def tumour_buds(tmap: TileMap, comp: Compartments, epi_xy: np.ndarray, link_um: 
     rows, cols, inside = tmap.cells_of(epi_xy[:, 0], epi_xy[:, 1])
     in_front = inside & comp.margin[rows, cols] & tmap.is_class("STR")[rows, cols]
     all_in_front = np.bincount(label, weights=in_front) == size
-    return int((all_in_front & (size <= BUD_MAX_CELLS)).sum())
+    is_bud = all_in_front & (size <= BUD_MAX_CELLS)
+    members = np.flatnonzero(is_bud[label])
+    members = members[np.argsort(label[members], kind="stable")]
+    starts = np.flatnonzero(np.diff(label[members], prepend=-1))
+    return np.split(members, starts[1:]) if members.size else []
 
 
 def spatial_features(tmap: TileMap, comp: Compartments, nuclei: dict[str, np.ndarray] | None,
@@ -210,7 +221,7 @@ def spatial_features(tmap: TileMap, comp: Compartments, nuclei: dict[str, np.nda
     for r, value in ripley_l_minus_r(tmap, lym, RIPLEY_RADII_UM).items():
         out[f"ripley_lr_lym_r{r}_um"] = value
     link_um = float(cfg.extra.get("bud_link_um", BUD_LINK_UM))
-    buds = tumour_buds(tmap, comp, nuclei["epithelial"], link_um)
+    buds = len(tumour_bud_clusters(tmap, comp, nuclei["epithelial"], link_um))
     margin_mm2 = float(tmap.tissue_area_mm2[comp.margin].sum())
     out["tumour_bud_count"] = float(buds)
     out["tumour_bud_density_margin_per_mm2"] = ratio(buds, margin_mm2)

@@ -59,21 +59,24 @@ def ingest_work_dir(store_path: str | Path, work_dir: str | Path) -> dict[str, i
 def slide_status(store_path: str | Path, work_dir: str | Path | None = None) -> pl.DataFrame:
     """Latest status of every slide known to the store, plus interrupted folders as pending.
 
-    Columns: ``slide_id, path, status (done|failed|pending), reason, run_id, updated_at, flags``
-    (the plausibility flags of the slide's current successful result, comma-separated).
+    Columns: ``slide_id, path, status (done|failed|pending), reason, message, run_id,
+    updated_at, flags`` (the plausibility flags of the slide's current successful result,
+    comma-separated). ``path`` is the slide's file as stored (``slides.path``); a slide that
+    failed before it could be fingerprinted has no ``slide_id``, only its ``path``.
     """
     from immunodig.store import query
 
     stored = query(store_path, """
         with latest as (
-            select slide_id, path, status, reason, run_id, updated_at
+            select slide_id, path, status, reason, message, run_id, updated_at
             from slide_status
             qualify row_number() over (partition by slide_key
                                        order by updated_at desc) = 1
         )
-        select l.slide_id, l.path, l.status, l.reason, l.run_id, l.updated_at,
-               coalesce(q.flags, '') as flags
+        select l.slide_id, coalesce(l.path, s.path) as path, l.status, l.reason, l.message,
+               l.run_id, l.updated_at, coalesce(q.flags, '') as flags
         from latest l
+        left join slides s on s.slide_id = l.slide_id
         left join slide_qc q on q.slide_id = l.slide_id
         order by l.status, l.slide_id""")
     if work_dir is None or not Path(work_dir).is_dir():
@@ -83,7 +86,8 @@ def slide_status(store_path: str | Path, work_dir: str | Path | None = None) -> 
         return stored
     extra = pending.select(
         "slide_id", pl.lit(None, pl.Utf8).alias("path"), pl.lit("pending").alias("status"),
-        pl.lit(None, pl.Utf8).alias("reason"), pl.lit(None, pl.Utf8).alias("run_id"),
+        pl.lit(None, pl.Utf8).alias("reason"), pl.lit(None, pl.Utf8).alias("message"),
+        pl.lit(None, pl.Utf8).alias("run_id"),
         pl.lit(None).cast(stored.schema["updated_at"]).alias("updated_at"),
         pl.lit("").alias("flags"),
     )

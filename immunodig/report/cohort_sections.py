@@ -1,4 +1,5 @@
-"""Report sections about the cohort: flow, characteristics by outcome, feature distributions."""
+"""Report sections about the cohort: flow, characteristics by outcome, feature distributions
+(slide quality control is in :mod:`immunodig.report.qc_sections`)."""
 
 from __future__ import annotations
 
@@ -51,47 +52,6 @@ def flow_section(store: Path) -> Section:
                                 [[_FLOW_LABELS.get(k, k), str(v)] for k, v in flow.patients.items()]))
     if flow.slides_found == 0:
         sec.notes.append("No slide has been processed into this store yet (run build-features).")
-    return sec
-
-
-#: Measures of ``slide_qc`` shown beside each flagged slide.
-QC_MEASURES: tuple[str, ...] = ("tissue_area_mm2", "fraction_tiles_excluded", "nuclei_per_mm2",
-                                "lymphocyte_fraction", "positive_cells_per_mm2",
-                                "registration_overlap_dice")
-
-
-def _fmt(v) -> str:
-    return "-" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f"{v:.3g}"
-
-
-def qc_section(store: Path) -> Section:
-    """Slides with plausibility flags (view ``slide_qc``) and the reason of each flag
-    (``slide_flags`` of the slide's current run)."""
-    from immunodig.store import query
-
-    qc = query(store, "select * from slide_qc order by n_flags desc, slide_id").to_pandas()
-    if qc.empty:
-        raise SectionUnavailable("no slide QC stored yet (build-features writes qc.json)")
-    reasons = query(store, """
-        select f.slide_id, f.flag, f.reason from slide_flags f
-        join slide_qc q on q.slide_id = f.slide_id and q.run_id = f.run_id
-        order by f.slide_id, f.flag""").to_pandas()
-    flagged = qc[qc["n_flags"] > 0]
-    sec = Section("qc", "Slide quality control",
-                  f"{len(flagged)} of {len(qc)} slides raise a plausibility flag (rules in "
-                  "docs/architecture.md). Check them with `python cli.py show SLIDE` before "
-                  "trusting their features.")
-    measures = [m for m in QC_MEASURES if m in qc.columns]
-    rows = [[r.slide_id, str(r.stain), str(r.patient_id or "-"), str(r.flags), str(r.n_flags),
-             *[_fmt(getattr(r, m)) for m in measures]] for r in flagged.itertuples()]
-    sec.tables.append(TableItem("flagged slides",
-                                ["slide_id", "stain", "patient_id", "flags", "n_flags", *measures],
-                                rows))
-    if not reasons.empty:
-        sec.tables.append(TableItem("flag reasons", ["slide_id", "flag", "reason"],
-                                    reasons.astype(str).to_numpy().tolist()))
-    if flagged.empty:
-        sec.notes.append("No slide raises a flag.")
     return sec
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from immunodig.report.figures import axes_or_new
+from immunodig.report.figures import axes_or_new, no_data
 
 #: Group labels of primary resistance, in display order, with their colours.
 RESISTANCE_GROUPS: dict[str, str] = {
@@ -59,13 +59,20 @@ def plot_feature_distribution(values, groups, ax=None, feature: str = "", unit: 
         Title and axis label.
     colours : dict, optional
         Group -> colour (default: :data:`RESISTANCE_GROUPS` where they match).
+
+    A feature no patient has a value of is an empty panel saying "no data"; a feature whose
+    values are all non-negative (counts, areas, densities) has its axis start at 0.
     """
     ax = axes_or_new(ax, (4.0, 3.5))
+    v = np.asarray(values, dtype=float)
+    finite = v[np.isfinite(v)]
+    if finite.size == 0:
+        no_data(ax, f"{feature}: no data" if feature else "no data")
+        return ax
     colours = colours or RESISTANCE_GROUPS
     names = [g for g in colours if g in set(np.asarray(groups))] + \
         [g for g in dict.fromkeys(np.asarray(groups)) if g not in colours]
     summary = group_summary(values, groups, names)
-    v = np.asarray(values, dtype=float)
     g = np.asarray(groups)
     rng = np.random.default_rng(seed)
     data = [v[(g == name) & np.isfinite(v)] for name in names]
@@ -81,6 +88,9 @@ def plot_feature_distribution(values, groups, ax=None, feature: str = "", unit: 
     ax.set_xticklabels([f"{n}\n(n={summary.loc[n, 'n']})" for n in names], fontsize=8)
     ax.set_xlim(0.4, len(names) + 0.6)
     ax.set_title(feature, fontsize=9)
+    if finite.min() >= 0:
+        top = float(finite.max())
+        ax.set_ylim(0, top * 1.05 if top > 0 else 1.0)
     if unit:
         ax.set_ylabel(unit, fontsize=8)
     ax.tick_params(axis="y", labelsize=8)

@@ -2,8 +2,9 @@
 FeatureCollection.
 
 Geometry is in level-0 pixels (QuPath's image coordinates). Each feature carries
-``properties.objectType`` (``"tile"`` for grid tiles, ``"annotation"`` for the compartments of
-:mod:`immunodig.report.regions`, ``"detection"`` for nuclei and DAB-positive IHC cells),
+``properties.objectType`` (``"tile"`` for grid tiles, ``"annotation"`` for the compartments, TLS
+and tumour buds of :mod:`immunodig.report.regions`, ``"detection"`` for nuclei and DAB-positive
+IHC cells),
 ``properties.classification`` ``{"name", "color": [r, g, b]}`` and ``properties.measurements``
 ``{name: number}`` holding finite numbers only (undefined values are left out, never NaN).
 The file is written one feature at a time, so slides with millions of nuclei fit in memory.
@@ -246,7 +247,8 @@ def export_slide_geojson(folder: str | Path, out: str | Path, tiles: bool = True
     from immunodig.report.regions import slide_regions
     from immunodig.report.slide_artefacts import load_slide_artefacts
 
-    art = load_slide_artefacts(folder, with_nuclei=nuclei)
+    # Compartment measurements (lymphocytes) and tumour buds need the nuclei even unexported.
+    art = load_slide_artefacts(folder, with_nuclei=nuclei or annotations)
     counts = {"tiles": 0, "annotations": 0, "detections": 0}
     parts: list[tuple[str, Iterator[dict]]] = []
     if tiles and art.tiles is not None:

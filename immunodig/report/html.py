@@ -60,12 +60,13 @@ def report_sections(store: Path, work_dir: Path | None = None,
     from immunodig.report import attention as A
     from immunodig.report import cohort_sections as C
     from immunodig.report import model_sections as M
+    from immunodig.report import qc_sections as Q
     from immunodig.report import slide_sections as S
 
     gallery_n = S.MAX_GALLERY if max_gallery is None else max_gallery
     plan: list[tuple[str, str, Callable[[], Section]]] = [
         ("flow", "Cohort flow", lambda: C.flow_section(store)),
-        ("qc", "Slide quality control", lambda: C.qc_section(store)),
+        ("qc", "Slide quality control", lambda: Q.qc_section(store, work_dir)),
         ("cohort", "Patient characteristics by outcome", lambda: C.cohort_table_section(store)),
         ("distributions", "Feature distributions by resistance status",
          lambda: C.distributions_section(store)),
@@ -78,9 +79,10 @@ def report_sections(store: Path, work_dir: Path | None = None,
         ("comparison", "Feature-set comparison", lambda: M.comparison_section(store)),
         ("provenance", "Run provenance", lambda: M.provenance_section(store)),
         ("gallery", "Slide gallery", lambda: S.gallery_section(store, work_dir, gallery_n)),
+        ("qc_pages", "Per-slide quality control", lambda: Q.qc_pages_section(store)),
     ]
     if A.has_attention(store):  # only stores with a MIL evaluation (evaluate --model abmil ...)
-        plan.insert(-2, ("attention", "What the MIL model looks at (attention)", lambda: A.attention_section(store)))
+        plan.insert(-3, ("attention", "What the MIL model looks at (attention)", lambda: A.attention_section(store)))
     return [_guarded(sid, title, build) for sid, title, build in plan]
 
 

@@ -180,12 +180,15 @@ def _draw_geometry(ax, geom, colour: str, alpha: float, label: str | None = None
 
 def plot_compartments(art: SlideArtefacts, thumb: np.ndarray | None = None, ax=None,
                       alpha: float = 0.35):
-    """Thumbnail with the compartments of the features (:mod:`immunodig.report.regions`):
-    tumour core, inner and outer invasive margin, and the outline of the tumour region."""
+    """Thumbnail with what the features measure (:mod:`immunodig.report.regions`): tumour core,
+    inner and outer invasive margin, the outline of the tumour region, TLS candidates, tumour buds
+    (outline and a marker, as they are a few cells wide) and the structures of a structure model
+    (``structures.parquet``)."""
     from immunodig.report.regions import REGION_COLOURS, slide_regions
 
     ax = _base(art, thumb, axes_or_new(ax, (6, 6)))
-    regions = {r.name: r for r in slide_regions(art)}
+    found = slide_regions(art)
+    regions = {r.name: r for r in found}
     if not regions:
         raise SlideArtefactError(f"slide {art.slide_id}: no classified tiles, so no "
                                  "compartments (H&E slides with tissue classes only)")
@@ -197,12 +200,41 @@ def plot_compartments(art: SlideArtefacts, thumb: np.ndarray | None = None, ax=N
     if "tumour region" in regions:
         _draw_geometry(ax, regions["tumour region"].geometry, REGION_COLOURS["tumour region"],
                        0.0, "tumour region (outline)")
+    tls = [r for r in found if r.name == "TLS"]
+    for i, r in enumerate(tls):
+        _draw_geometry(ax, r.geometry, REGION_COLOURS["TLS"], 0.5, None if i else f"TLS ({len(tls)})")
+    buds = [r for r in found if r.name == "bud"]
+    for r in buds:
+        _draw_geometry(ax, r.geometry, REGION_COLOURS["bud"], 0.8)
+    if buds:
+        xy = np.array([(r.measurements["x_um"], r.measurements["y_um"]) for r in buds]) / art.mpp
+        ax.scatter(xy[:, 0], xy[:, 1], s=14, marker="o", facecolors="none",
+                   edgecolors=REGION_COLOURS["bud"], linewidths=0.9, label=f"tumour buds ({len(buds)})")
+    _draw_structures(ax, art)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False,
               title="compartment (tissue area)", title_fontsize=8)
     margin = float(art.config.get("margin_um", 500.0))
-    ax.set_title(f"{art.slide_id}: tumour region, invasive margin ±{margin:g} µm, core",
+    ax.set_title(f"{art.slide_id}: tumour region, invasive margin ±{margin:g} µm, core, TLS, buds",
                  fontsize=9)
     return ax
+
+
+def _draw_structures(ax, art: SlideArtefacts) -> None:
+    """Outline the segmented structures of ``structures.parquet`` (if any), one colour per class."""
+    from shapely import from_wkb
+
+    from immunodig import slide_folder as sf
+    from immunodig.report.geojson import structure_colour
+
+    path = art.folder / sf.STRUCTURES_PARQUET
+    if not path.is_file():
+        return
+    structures = pl.read_parquet(path, columns=["class", "geometry_wkb"])
+    for name, group in structures.group_by("class", maintain_order=True):
+        colour = "#{:02x}{:02x}{:02x}".format(*structure_colour(str(name[0])))
+        for i, wkb in enumerate(group["geometry_wkb"]):
+            _draw_geometry(ax, from_wkb(wkb), colour, 0.0,
+                           None if i else f"{name[0]} (model, {group.height})")
 
 
 def mask_contours_um(mask: np.ndarray, mask_mpp: float) -> list[np.ndarray]:

@@ -5,6 +5,8 @@ The compartments are those of :func:`immunodig.features.margin.compartments` on 
 ``margin_um`` from the manifest): each is the union of the rectangles (``x_px, y_px, w_px, h_px``)
 of its tiles, so a polygon covers exactly the tiles a feature counts. Measurements are those the
 features divide by (tissue area = tile area x ``tissue_fraction``) plus the polygon's own area.
+Tumour buds are the clusters of epithelial nuclei that ``tumour_bud_count`` counts
+(:func:`immunodig.features.spatial.tumour_bud_clusters`), outlined around their nuclei.
 """
 
 from __future__ import annotations
@@ -25,7 +27,11 @@ REGION_COLOURS: dict[str, str] = {
     "margin outer": "#ff7f0e",
     "core": "#8c564b",
     "TLS": "#1f3fbf",  # the LYM colour of the tile map
+    "bud": "#17becf",
 }
+#: Outline of a tumour bud: its nuclei's centroids, hull buffered by about a tumour cell's radius
+#: (µm), so a single-cell bud is a disc of twice this diameter.
+BUD_OUTLINE_UM = 5.0
 
 
 @dataclass
@@ -78,8 +84,9 @@ def slide_regions(art: SlideArtefacts) -> list[Region]:
     -------
     list of Region
         ``tissue`` (classified tissue tiles), ``tumour region``, ``margin inner``,
-        ``margin outer``, ``core`` and one ``TLS`` per TLS candidate (its ``position``
-        and ``edge_distance_um`` too); measurements ``area_um2`` (polygon),
+        ``margin outer``, ``core``, one ``TLS`` per TLS candidate (its ``position``
+        and ``edge_distance_um`` too) and one ``bud`` per tumour bud (:func:`bud_regions`);
+        measurements ``area_um2`` (polygon),
         ``tissue_area_mm2``, ``n_tiles`` and, with nuclei, ``lymphocytes`` and
         ``til_density_per_mm2``; the tumour region also ``tumour_edge_length_mm``.
     """
@@ -127,4 +134,36 @@ def slide_regions(art: SlideArtefacts) -> list[Region]:
         geom = cells_polygon(tiles, rows, cols, where)
         m["area_um2"] = float(geom.area) * px_area_um2
         out.append(Region("TLS", geom, m))
+    out.extend(bud_regions(art, tmap, comp, cfg))
+    return out
+
+
+def bud_regions(art: SlideArtefacts, tmap, comp, cfg: BuildConfig) -> list[Region]:
+    """One ``bud`` per tumour-bud cluster the features count (none without nuclei).
+
+    The polygon (level-0 px) is the convex hull of the bud's nucleus centroids buffered by
+    :data:`BUD_OUTLINE_UM`; measurements ``n_nuclei``, ``area_um2`` and the centroid
+    ``x_um, y_um``.
+    """
+    import shapely
+    from shapely import affinity
+
+    from immunodig.features.slide_features import nucleus_points
+    from immunodig.features.spatial import BUD_LINK_UM, tumour_bud_clusters
+
+    nuclei = art.nuclei
+    needed = {"x_um", "y_um", "cell_class", "tissue_class"}
+    if nuclei is None or not needed <= set(nuclei.columns):
+        return []
+    epi = nucleus_points(nuclei)["epithelial"]
+    link_um = float(cfg.extra.get("bud_link_um", BUD_LINK_UM))
+    mpp_x, mpp_y = art.mpp, float(art.slide.get("mpp_y") or art.mpp)
+    out = []
+    for members in tumour_bud_clusters(tmap, comp, epi, link_um):
+        xy_um = epi[members]
+        hull = shapely.MultiPoint(xy_um).convex_hull.buffer(BUD_OUTLINE_UM, quad_segs=4)
+        geom = affinity.scale(hull, 1 / mpp_x, 1 / mpp_y, origin=(0, 0))
+        centre = xy_um.mean(axis=0)
+        out.append(Region("bud", geom, {"n_nuclei": int(len(members)), "area_um2": float(hull.area),
+                                        "x_um": float(centre[0]), "y_um": float(centre[1])}))
     return out

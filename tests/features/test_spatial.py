@@ -152,3 +152,11 @@ def test_tumour_bud_proxy(til_stub):
     assert f["tumour_bud_count"] == 2
     margin_mm2 = 6 * 8 * (T / 1000) ** 2
     assert f["tumour_bud_density_margin_per_mm2"] == pytest.approx(2 / margin_mm2)
+    # The clusters behind the count (drawn as `bud` annotations): the single cell and the trio.
+    from immunodig.features.margin import compartments
+    from immunodig.features.spatial import BUD_LINK_UM, tumour_bud_clusters
+    from immunodig.features.tilemap import TileMap
+
+    tmap = TileMap.from_tiles(tiles, T)
+    buds = tumour_bud_clusters(tmap, compartments(tmap, CFG.margin_um), xy, BUD_LINK_UM)
+    assert [b.tolist() for b in buds] == [[0], [1, 2, 3]]

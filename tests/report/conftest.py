@@ -43,3 +43,20 @@ def full_report(tmp_path_factory, model_store):
 
     out = tmp_path_factory.mktemp("report") / "report.html"
     return build_report(model_store, out, max_gallery=4)
+
+
+@pytest.fixture(scope="session")
+def he_cd3_store(tmp_path_factory, slide_file) -> Path:
+    """Four patients with an H&E slide (tumour, margin, core, TLS, buds) and a CD3 slide each."""
+    from tests.report.builders import build_he_cd3_store
+
+    return build_he_cd3_store(tmp_path_factory.mktemp("he_cd3"), slide_file)
+
+
+@pytest.fixture(scope="session")
+def he_cd3_report(tmp_path_factory, he_cd3_store):
+    """The HTML report of ``he_cd3_store`` (every slide in the gallery) and its ReportInfo."""
+    from immunodig.report import build_report
+
+    return build_report(he_cd3_store, tmp_path_factory.mktemp("he_cd3_report") / "report.html",
+                        max_gallery=8)

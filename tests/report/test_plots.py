@@ -198,3 +198,14 @@ def test_inverted_risk_groups_are_noticed():
     right = np.repeat(["low predicted risk", "high predicted risk"], 40)
     assert not risk_groups_inverted(km_by_group(t, e, right))
     assert risk_groups_inverted(km_by_group(t, e, right[::-1]))
+
+
+def test_feature_panel_without_values_says_no_data_and_densities_start_at_zero(ax):
+    groups = resistance_label([1, 0, 0, 1])
+    empty = plot_feature_distribution([np.nan] * 4, groups, ax=ax, feature="tls_count")
+    assert not empty.axison and [t.get_text() for t in empty.texts] == ["tls_count: no data"]
+    fig = ax.figure
+    zeros = plot_feature_distribution([0.0, 0.0, 0.0, 0.0], groups, ax=fig.add_subplot(3, 1, 2))
+    assert zeros.get_ylim() == (0.0, 1.0)
+    dens = plot_feature_distribution([3.0, 10.0, 0.0, 7.0], groups, ax=fig.add_subplot(3, 1, 3))
+    assert dens.get_ylim()[0] == 0.0 and dens.get_ylim()[1] >= 10.0

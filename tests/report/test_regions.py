@@ -43,7 +43,7 @@ def he_folder(tmp_path, slide_file):
 def test_regions_are_the_feature_compartments(he_folder):
     art = load_slide_artefacts(he_folder)
     regions = {r.name: r for r in slide_regions(art)}
-    assert set(regions) == {"tissue", "tumour region", "margin inner", "margin outer", "core"}
+    assert set(regions) == {"tissue", "tumour region", "margin inner", "margin outer", "core", "bud"}
     cfg = BuildConfig(margin_um=MARGIN_UM)
     tmap = TileMap.from_tiles(art.tiles, cfg.tile_size_um)
     comp = compartments(tmap, cfg.margin_um)
@@ -72,14 +72,15 @@ def test_geojson_annotations_and_ihc_detections(he_folder, tmp_path, slide_file)
     out = tmp_path / "he.geojson"
     counts = export_slide_geojson(he_folder, out, tiles=False, nuclei=False)
     feats = json.loads(out.read_text())["features"]
-    assert counts["annotations"] == len(feats) == 5
+    n_buds = sum(f["properties"]["classification"]["name"] == "bud" for f in feats)
+    assert n_buds > 0 and counts["annotations"] == len(feats) == 5 + n_buds
     for f in feats:
         props = f["properties"]
         assert props["objectType"] == "annotation"
         geom = shape(f["geometry"])
         assert geom.is_valid and geom.area > 0
         assert shapely.box(0, 0, 8 * TILE_PX, 8 * TILE_PX).contains(geom)
-        assert props["measurements"]["area_um2"] == pytest.approx(geom.area * MPP ** 2)
+        assert props["measurements"]["area_um2"] == pytest.approx(geom.area * MPP ** 2, rel=1e-6)
     ihc = write_ihc_folder(tmp_path / "work", "s_00000000000000c3", "P001", slide_file,
                            "s_00000000000000a1", seed=4)
     out = tmp_path / "ihc.geojson"
@@ -127,3 +128,52 @@ def test_tls_annotations_are_the_counted_tls_candidates(he_folder):
     assert tls[0].geometry.is_valid and tls[0].measurements["position"] == "distant"
     assert feats["tls_peritumoural_count"] == feats["tls_intratumoural_count"] == 0
     assert tls[0].measurements["tissue_area_mm2"] == pytest.approx(feats["tls_area_mm2"])
+
+
+def test_bud_annotations_are_the_counted_buds(he_folder):
+    """Every counted tumour bud is one ``bud`` polygon (level-0 px) around its nuclei: as many as
+    ``tumour_bud_count``, each in the margin's stroma, holding the centroids of its 1-4 nuclei."""
+    from immunodig.features.slide_features import compute_slide_features
+
+    art = load_slide_artefacts(he_folder)
+    buds = [r for r in slide_regions(art) if r.name == "bud"]
+    cfg = BuildConfig(margin_um=MARGIN_UM)
+    feats = compute_slide_features(art.tiles, art.nuclei, 0.8, cfg)
+    count = feats.filter(pl.col("feature") == "tumour_bud_count")["value"][0]
+    assert len(buds) == count > 0
+    margin = next(r for r in slide_regions(art) if r.name == "margin outer").geometry
+    epi = art.nuclei.filter(pl.col("cell_class") == "epithelial")
+    for bud in buds:
+        m = bud.measurements
+        assert bud.geometry.is_valid and 1 <= m["n_nuclei"] <= 4
+        assert margin.buffer(1).contains(Point(m["x_um"] / MPP, m["y_um"] / MPP))
+        inside = epi.filter(pl.Series([bud.geometry.contains(Point(x / MPP, y / MPP))
+                                       for x, y in epi.select("x_um", "y_um").iter_rows()]))
+        assert inside.height >= m["n_nuclei"]
+
+
+def test_compartment_overlay_draws_tls_buds_and_model_structures(he_folder):
+    """The ``show`` compartments picture has a legend entry per thing the features measure."""
+    import matplotlib.pyplot as plt
+
+    from immunodig.report.overlays import plot_compartments
+
+    tiles = pl.read_parquet(he_folder / "tiles.parquet")
+    r, c = tiles["y_px"] // TILE_PX, tiles["x_px"] // TILE_PX
+    lym = (r >= 6) & (c >= 6) & tiles["qc_pass"]
+    tiles.with_columns(pred_class=pl.when(lym).then(pl.lit("LYM")).otherwise(pl.col("pred_class"))
+                       ).write_parquet(he_folder / "tiles.parquet")
+    gland = shapely.box(500, 500, 700, 650)
+    pl.DataFrame({"class": ["gland"], "geometry_wkb": [shapely.to_wkb(gland)]}).write_parquet(
+        he_folder / "structures.parquet")
+    art = load_slide_artefacts(he_folder)
+    n_buds = sum(reg.name == "bud" for reg in slide_regions(art))
+    fig, ax = plt.subplots()
+    try:
+        plot_compartments(art, None, ax=ax)
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    finally:
+        plt.close(fig)
+    assert "TLS (1)" in labels and f"tumour buds ({n_buds})" in labels and n_buds > 0
+    assert "gland (model, 1)" in labels
+    assert any(lb.startswith("core (") for lb in labels) and "tumour region (outline)" in labels

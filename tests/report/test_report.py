@@ -14,7 +14,7 @@ from immunodig.report import build_report
 from immunodig.report.overlays import HE_OVERLAYS
 
 SECTIONS = ("flow", "qc", "cohort", "distributions", "performance", "risk_groups", "explanations",
-            "comparison", "provenance", "gallery")
+            "comparison", "provenance", "gallery", "qc_pages")
 
 
 class _Resources(HTMLParser):
@@ -67,12 +67,13 @@ def test_report_is_self_contained(full_report):
 
 
 def test_report_names_patients_only_where_slides_are_checked(full_report):
-    """Pseudonyms label flagged slides (QC) and gallery slides only; no other section names one."""
+    """Pseudonyms label flagged slides (QC), slide QC pages and gallery slides only; no other
+    section names one."""
     text = re.sub(r"data:image/[a-z]+;base64,[A-Za-z0-9+/=]+", "", full_report.path.read_text())
     sections = dict(re.findall(r'<section id="([a-z_]+)">(.*?)</section>', text, re.S))
-    assert "qc" in sections and "gallery" in sections
+    assert {"qc", "gallery", "qc_pages"} <= set(sections)
     for sid, body in sections.items():
-        if sid not in ("qc", "gallery"):
+        if sid not in ("qc", "gallery", "qc_pages"):
             assert not re.search(r"\bP\d{3}\b", body), sid
 
 
@@ -83,6 +84,26 @@ def test_qc_section_lists_flagged_slides_with_reasons(full_report):
     assert "s_0000000000000003" in qc and "P003" in qc and "nuclei_density_low" in qc
     assert "nuclei 150 per mm² (&lt; 500)" in qc
     assert '<div class="table-scroll">' in qc
+    # the flagged slide links to its QC page, and its gallery picture too
+    assert '<a href="#qc-s_0000000000000003">s_0000000000000003</a>' in qc
+    assert re.search(r'<figure>\s*<img src="data:image/jpeg;base64,[^"]+" alt="s_0000000000000003">'
+                     r'\s*<figcaption>[^<]*· <a href="#qc-s_0000000000000003">QC page</a>', qc)
+    assert "Flagged-slides gallery: 1 of 1 flagged slides" in qc
+
+
+def test_every_slide_has_a_qc_page_with_its_measures_and_flags(full_report):
+    text = full_report.path.read_text()
+    pages = dict(re.findall(r'<article id="qc-(s_[0-9a-f]+)" class="page">(.*?)</article>', text, re.S))
+    assert len(pages) == 30
+    flagged = pages["s_0000000000000003"]
+    assert "s_0000000000000003 · HE · patient P003 · flags: nuclei_density_low" in flagged
+    assert "<td>nuclei_per_mm2</td><td>150</td>" in flagged and "<td>tissue_area_mm2</td><td>0.8</td>" in flagged
+    assert "<td>nuclei_density_low</td><td>nuclei 150 per mm² (&lt; 500)</td>" in flagged
+    assert '<a href="#qc">back to slide quality control</a>' in flagged
+    assert "no flag" in pages["s_0000000000000000"] and "<caption>flags</caption>" not in pages["s_0000000000000000"]
+    # the main gallery links its slides to their pages
+    gallery = re.search(r'<section id="gallery">(.*?)</section>', text, re.S).group(1)
+    assert '<a href="#qc-s_0000000000000000">QC page</a>' in gallery
 
 
 def test_bare_store_degrades_section_by_section(bare_store, tmp_path):
