@@ -327,6 +327,7 @@ PLANS: dict[str, Plan] = {
     "python cli.py synth-cohort --out DIR --patients 8 --seed 0 --slide-mm 4 [--mpp 0.5] [--cd3-fraction 0.3] "
     "[--workers 2]": slow("renders 8 patients' 4 mm slides", subs={"DIR": "synth"},
                           after=expect_file("synth/slides.csv")),
+    "python scripts/demo_design_coverage.py": run(),  # class maps only, no pixels (~5 s)
     # tissue.md
     "python cli.py train-tissue-classifier TRAIN_DIR [--val VAL_DIR] --out MODEL.pt [--method features|cnn] "
     "[--epochs 60] [--seed 0] [--augment 8] [--mpp 0.5] [--licence TEXT]":
