@@ -8,6 +8,8 @@ score*: higher means earlier progression, so the same C-index code serves all of
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -138,6 +140,11 @@ class CoxPHSurvival(BaseEstimator):
     (``penalizer=0``) columns that are linear combinations of earlier ones (the last one-hot
     level of a category, which with the others sums to the baseline) are dropped too.
 
+    With a penalty, lifelines' separation diagnostics ("the column ... completely determines
+    whether a subject dies", printed dozens of times by a nested CV) describe what the penalty
+    is there for; they are kept in ``fit_warnings_`` instead of being printed. Without a
+    penalty they are warnings as usual.
+
     This is the *prediction* model. Its hazard ratios (:meth:`hazard_ratios`) are per SD,
     penalised and one per category level: descriptive only. For inference (reference-coded,
     per-unit, unpenalised, with the proportional-hazards test) use
@@ -161,6 +168,7 @@ class CoxPHSurvival(BaseEstimator):
     def fit(self, X, y):
         """Fit on feature frame/array ``X`` and structured target ``y``; returns ``self``."""
         from lifelines import CoxPHFitter
+        from lifelines.exceptions import ConvergenceWarning
 
         time, event = _split_target(y)
         X = self._frame(X)
@@ -174,7 +182,16 @@ class CoxPHSurvival(BaseEstimator):
         df["__event"] = event.astype(int)
         self.lifelines_ = CoxPHFitter(penalizer=self.penalizer, l1_ratio=self.l1_ratio,
                                       alpha=self.alpha)
-        self.lifelines_.fit(df, duration_col="__time", event_col="__event")
+        with warnings.catch_warnings(record=self.penalizer > 0) as caught:
+            if self.penalizer > 0:
+                warnings.simplefilter("always", ConvergenceWarning)
+            self.lifelines_.fit(df, duration_col="__time", event_col="__event")
+        self.fit_warnings_ = []
+        for w in caught or ():
+            if issubclass(w.category, ConvergenceWarning):
+                self.fit_warnings_.append(str(w.message).strip().splitlines()[0])
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         return self
 
     @staticmethod

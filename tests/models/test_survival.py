@@ -78,3 +78,30 @@ def test_survival_target_needs_structured_array(rossi):
     _, X, y = rossi
     with pytest.raises(ValidationError, match="structured array"):
         CoxPHSurvival().fit(X, y["time"])
+
+
+def test_penalised_cox_keeps_separation_diagnostics_off_the_console(monkeypatch):
+    import warnings
+
+    from lifelines.exceptions import ConvergenceWarning
+
+    from immunodig.models.survival import CoxPHSurvival
+
+    fit = CoxPHFitter.fit
+
+    def noisy_fit(self, *args, **kwargs):  # what lifelines does after a doubtful Newton step
+        warnings.warn("Column x1 have very low variance when conditioned on death event\n>>> ...",
+                      ConvergenceWarning, stacklevel=2)
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(CoxPHFitter, "fit", noisy_fit)
+    rng = np.random.default_rng(0)
+    t, e = rng.exponential(10, 60), rng.random(60) < 0.6
+    x = rng.normal(size=(60, 2))
+    y = np.array(list(zip(e, t)), dtype=[("event", bool), ("time", float)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning left on the console fails the test
+        model = CoxPHSurvival(penalizer=0.1).fit(x, y)
+    assert model.fit_warnings_ == ["Column x1 have very low variance when conditioned on death event"]
+    with pytest.warns(ConvergenceWarning):  # unpenalised: still a warning
+        assert CoxPHSurvival(penalizer=0.0).fit(x, y).fit_warnings_ == []
