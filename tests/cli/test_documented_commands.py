@@ -163,8 +163,9 @@ PLANS: dict[str, Plan] = {
     "python cli.py ingest": MENTION,
     "OMP_NUM_THREADS=1 python benchmarks/bench_tissue.py --max-tiles 1000 --naive-tiles 100 --workers 2 "
     "--threads 2": not_run(BENCH),
-    "python cli.py demo": not_run("about 10 minutes; tests/report/test_real_pipeline.py runs the same "
+    "python cli.py demo": not_run("about 16 minutes; tests/report/test_real_pipeline.py runs the same "
                                   "run_demo (slow)"),
+    "python benchmarks/bench_patch_net.py": not_run(BENCH),
     # clinical.md
     "python cli.py import-clinical clinical.csv --store cohort.duckdb [--resistance-window-months 6]":
         run(),
