@@ -16,7 +16,9 @@ def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo_cmd(
         out: Annotated[Path, typer.Option(help="Output folder.")] = Path("demo"),
-        patients: Annotated[int, typer.Option(help="Patients in the generated cohort.")] = DEMO_PATIENTS,
+        patients: Annotated[int, typer.Option(
+            min=20, help="Patients in the generated cohort (>= 20: 5-fold CV needs events in every fold)."),
+        ] = DEMO_PATIENTS,
         seed: Annotated[int, typer.Option(help="Cohort seed.")] = 7,
         slide_mm: Annotated[float, typer.Option(help="Slide edge in mm.")] = DEMO_SLIDE_MM,
         workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
