@@ -14,7 +14,7 @@ def test_report_on_demo_store(tmp_path):
     from immunodig.evaluation.workflow import evaluate_store, fit_store
     from immunodig.report import build_report
     from immunodig.report.geojson import export_slide_geojson
-    from immunodig.report.overlays import OVERLAY_FILES, write_slide_overlays
+    from immunodig.report.overlays import HE_OVERLAYS, OVERLAY_FILES, write_slide_overlays
     from immunodig.report.slide_artefacts import locate_slide_folder
     from immunodig.store import query
 
@@ -41,6 +41,7 @@ def test_report_on_demo_store(tmp_path):
                                  "order by slide_id limit 1")["slide_id"][0]
     folder = locate_slide_folder(demo.store, slide_id)
     written = write_slide_overlays(folder)
-    assert all((folder / name).is_file() for name in OVERLAY_FILES.values()), written
+    assert set(written) == set(HE_OVERLAYS), written  # an H&E slide: no IHC overlays
+    assert all((folder / OVERLAY_FILES[k]).is_file() for k in HE_OVERLAYS), written
     counts = export_slide_geojson(folder, tmp_path / "s.geojson")
     assert counts["tiles"] > 0 and counts["detections"] > 0
