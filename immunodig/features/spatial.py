@@ -157,6 +157,11 @@ def map_heterogeneity(tmap: TileMap) -> dict[str, float]:
     }
 
 
+def bud_link_um(cfg) -> float:
+    """Linking distance of tumour-bud nuclei: ``cfg.extra['bud_link_um']``, else :data:`BUD_LINK_UM`."""
+    return float(cfg.extra.get("bud_link_um", BUD_LINK_UM))
+
+
 def tumour_bud_clusters(tmap: TileMap, comp: Compartments, epi_xy: np.ndarray,
                         link_um: float) -> list[np.ndarray]:
     """Tumour-bud candidates: clusters of 1-4 epithelial nuclei in stroma at the margin.
@@ -220,8 +225,7 @@ def spatial_features(tmap: TileMap, comp: Compartments, nuclei: dict[str, np.nda
         out[contact] = 0.0 if len(tum) else float("nan")
     for r, value in ripley_l_minus_r(tmap, lym, RIPLEY_RADII_UM).items():
         out[f"ripley_lr_lym_r{r}_um"] = value
-    link_um = float(cfg.extra.get("bud_link_um", BUD_LINK_UM))
-    buds = len(tumour_bud_clusters(tmap, comp, nuclei["epithelial"], link_um))
+    buds = len(tumour_bud_clusters(tmap, comp, nuclei["epithelial"], bud_link_um(cfg)))
     margin_mm2 = float(tmap.tissue_area_mm2[comp.margin].sum())
     out["tumour_bud_count"] = float(buds)
     out["tumour_bud_density_margin_per_mm2"] = ratio(buds, margin_mm2)

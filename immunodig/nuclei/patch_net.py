@@ -142,8 +142,8 @@ def inference_net(net: Any) -> Any:
     """The same network, faster on CPU: batch norm folded into the convolutions, channels-last.
 
     Folding uses ``torch.fx`` (exact up to float rounding, ~1e-8); channels-last lets oneDNN pick
-    its direct convolution kernels. Together with batches of 128 patches about 3.5x faster than the
-    training form on one core.
+    its direct convolution kernels. With batches of 128 patches about 1.8x faster than the
+    training form on one core (``benchmarks/bench_patch_net.py``, docs/benchmarks.md).
     """
     import copy
 

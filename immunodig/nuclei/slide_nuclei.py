@@ -147,12 +147,17 @@ def iter_slide_nuclei(
     mpp_x = float(getattr(slide, "mpp_x", slide.mpp))
     mpp_y = float(getattr(slide, "mpp_y", slide.mpp))
     for block in iter_blocks(slide, tiles, cfg.tile_size_um, mpp, overlap_um, block_tiles):
-        def owned(x_px: np.ndarray, y_px: np.ndarray, touches: np.ndarray, block=block) -> np.ndarray:
-            return block.owned(*block.to_um(x_px, y_px), touches)[0]
+        kept_class: list[np.ndarray] = []  # the tile class of each kept nucleus, from the one lookup
+
+        def owned(x_px: np.ndarray, y_px: np.ndarray, touches: np.ndarray, block=block,
+                  kept_class=kept_class) -> np.ndarray:
+            keep, tclass = block.owned(*block.to_um(x_px, y_px), touches)
+            kept_class.append(tclass[keep])
+            return keep
 
         res = segment_region(block.rgb, mpp, segmenter, classifier, select=owned)
         x_um, y_um = block.to_um(res["x_px"], res["y_px"])
-        _, tclass = block.owned(x_um, y_um, res["touches_edge"])
+        tclass = kept_class[0] if kept_class else np.zeros(0, dtype=object)
         rows = {c: res[c] for c in MORPHOLOGY_COLUMNS[2:]}
         rows.update(
             x_um=x_um,

@@ -149,17 +149,16 @@ def bud_regions(art: SlideArtefacts, tmap, comp, cfg: BuildConfig) -> list[Regio
     from shapely import affinity
 
     from immunodig.features.slide_features import nucleus_points
-    from immunodig.features.spatial import BUD_LINK_UM, tumour_bud_clusters
+    from immunodig.features.spatial import bud_link_um, tumour_bud_clusters
 
     nuclei = art.nuclei
     needed = {"x_um", "y_um", "cell_class", "tissue_class"}
     if nuclei is None or not needed <= set(nuclei.columns):
         return []
     epi = nucleus_points(nuclei)["epithelial"]
-    link_um = float(cfg.extra.get("bud_link_um", BUD_LINK_UM))
     mpp_x, mpp_y = art.mpp, float(art.slide.get("mpp_y") or art.mpp)
     out = []
-    for members in tumour_bud_clusters(tmap, comp, epi, link_um):
+    for members in tumour_bud_clusters(tmap, comp, epi, bud_link_um(cfg)):
         xy_um = epi[members]
         hull = shapely.MultiPoint(xy_um).convex_hull.buffer(BUD_OUTLINE_UM, quad_segs=4)
         geom = affinity.scale(hull, 1 / mpp_x, 1 / mpp_y, origin=(0, 0))
